@@ -81,17 +81,21 @@ def _label(text: str) -> str:
 
 
 class _Ids:
-    """Sanitized, unique node ids (Mermaid ids: letters, digits, underscore)."""
+    """Short, sanitized, unique node ids (Mermaid ids: letters, digits, underscore).
+
+    The id is built from a readable hint (a resource or namespace name); the full key only
+    decides identity, so two resources with the same name still get two nodes.
+    """
 
     def __init__(self) -> None:
         self._by_key: dict[str, str] = {}
         self._used: set[str] = set()
 
-    def __call__(self, prefix: str, key: str) -> str:
+    def __call__(self, prefix: str, key: str, hint: str) -> str:
         full = f"{prefix}:{key}"
         if full in self._by_key:
             return self._by_key[full]
-        base = f"{prefix}_" + (re.sub(r"[^A-Za-z0-9_]", "_", key).strip("_") or "x")
+        base = f"{prefix}_" + (re.sub(r"[^A-Za-z0-9_]+", "_", hint).strip("_") or "x")
         node_id, n = base, 1
         while node_id in self._used:
             n += 1
@@ -259,17 +263,17 @@ def _policy_nodes(
     for ns in sorted(shown):
         names = sorted(policies[ns])
         if len(names) > GROUP_OVER:
-            node = ids("ns", f"{scope}/{ns}")
+            node = ids("ns", f"{scope}/{ns}", ns)
             lines.append(f'    {node}["{_label(ns)}<br/>{len(names)} policies"]:::policy')
             lines.append(f"    {parent_id} --> {node}")
             continue
         for name in names:
-            node = ids("p", f"{scope}/{ns}/{name}")
+            node = ids("p", f"{scope}/{ns}/{name}", f"{ns}_{name}")
             lines.append(f'    {node}["{_label(ns)}/{_label(name)}"]:::policy')
             lines.append(f"    {parent_id} --> {node}")
     if folded:
         count = sum(len(policies[ns]) for ns in folded)
-        node = ids("more", scope)
+        node = ids("more", scope, _urn_name(scope))
         lines.append(f'    {node}["+{len(folded)} more namespaces<br/>{count} policies"]:::policy')
         lines.append(f"    {parent_id} --> {node}")
     return lines
@@ -278,10 +282,10 @@ def _policy_nodes(
 def _cluster_lines(ids: _Ids, cluster: _Cluster) -> list[str]:
     lines: list[str] = []
     scope = cluster.urn or "orphan"
-    c_id = ids("c", scope)
+    c_id = ids("c", scope, _urn_name(scope))
     lines.append(f'    {c_id}["{_label(cluster.label)}"]:::cluster')
     for release in cluster.releases:
-        r_id = ids("r", release.urn)
+        r_id = ids("r", release.urn, _urn_name(release.urn))
         label = "<br/>".join(_label(part) for part in release.label.split("<br/>"))
         lines.append(f'    {r_id}["{label}"]:::release')
         lines.append(f"    {c_id} --> {r_id}")
