@@ -1,0 +1,21 @@
+"""meshless-guardrails: the CrossGuard policy pack every preview, update and offline plan runs.
+
+Run by the Pulumi engine as ``python -u -m pulumi.policy <engine-address> <this dir>``:
+``pulumi preview --stack prod --policy-pack policies --policy-pack-config
+policies/config/prod.json``; offline, ``uv run meshless gate out/prod/resources.json``.
+"""
+
+from pulumi_policy import EnforcementLevel, PolicyPack
+from rules import ALL_POLICIES
+
+PolicyPack(
+    name="meshless-guardrails",
+    description=(
+        "Cilium instead of Istio, kube-proxy-free, digest-pinned: Cilium images and workloads "
+        "pinned by sha256, kubeProxyReplacement true with no kube-proxy add-ons, L7 proxy where "
+        "L7 rules exist, cluster posture, and Cilium installed before what depends on it."
+    ),
+    # Each policy states its own level; this is only the fallback for a policy that forgot.
+    enforcement_level=EnforcementLevel.MANDATORY,
+    policies=ALL_POLICIES,
+)

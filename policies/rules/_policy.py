@@ -1,0 +1,123 @@
+"""Glue between the SDK's policy classes and this pack's validators.
+
+Validators here take plain data (see _values.plain) and a report callback that only needs the
+message. The wrapper also turns an unexpected exception into a violation of that policy: a
+raising validator would otherwise abort the whole preview with a gRPC error that names no
+resource, and a policy that could not look must not count as a pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from ._values import plain
+
+__all__ = [
+    "Report",
+    "Resource",
+    "StackReport",
+    "resource_policy",
+    "stack_policy",
+]
+
+Report = Callable[[str], None]
+StackReport = Callable[[str, str | None], None]
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A resource as validators see it: plain props, and for stack policies its edges."""
+
+    type: str
+    name: str
+    urn: str
+    props: dict[str, Any]
+    parent: str | None = None
+    provider: str | None = None
+    dependencies: tuple[str, ...] = field(default=())
+
+
+ResourceValidator = Callable[[Resource, Report, Mapping[str, Any]], None]
+StackValidator = Callable[[list[Resource], StackReport, Mapping[str, Any]], None]
+
+
+def _internal_error(name: str, exc: Exception) -> str:
+    return (
+        f"policy '{name}' could not evaluate this input ({type(exc).__name__}: {exc}); "
+        "treating it as a violation rather than a pass. Report this as a policy pack bug "
+        "with the resource's properties"
+    )
+
+
+def resource_policy(
+    name: str,
+    description: str,
+    enforcement_level: EnforcementLevel,
+    validate: ResourceValidator,
+    config_schema: PolicyConfigSchema | None = None,
+) -> ResourceValidationPolicy:
+    def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        resource = Resource(args.resource_type, args.name, args.urn, plain(args.props))
+
+        def report(message: str) -> None:
+            report_violation(message, None)
+
+        try:
+            validate(resource, report, args.get_config() or {})
+        except Exception as exc:  # the pack must answer with a violation, never a gRPC error
+            report(_internal_error(name, exc))
+
+    return ResourceValidationPolicy(
+        name=name,
+        description=description,
+        validate=_validate,
+        enforcement_level=enforcement_level,
+        config_schema=config_schema,
+    )
+
+
+def _stack_resource(res: Any) -> Resource:
+    return Resource(
+        type=res.resource_type,
+        name=res.name,
+        urn=res.urn,
+        props=plain(res.props),
+        parent=res.parent.urn if res.parent is not None else None,
+        provider=res.provider.urn if res.provider is not None else None,
+        dependencies=tuple(dep.urn for dep in res.dependencies),
+    )
+
+
+def stack_policy(
+    name: str,
+    description: str,
+    enforcement_level: EnforcementLevel,
+    validate: StackValidator,
+    config_schema: PolicyConfigSchema | None = None,
+) -> StackValidationPolicy:
+    def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        try:
+            resources = [_stack_resource(r) for r in args.resources]
+            validate(resources, report_violation, args.get_config() or {})
+        except Exception as exc:  # see resource_policy
+            report_violation(_internal_error(name, exc), None)
+
+    return StackValidationPolicy(
+        name=name,
+        description=description,
+        validate=_validate,
+        enforcement_level=enforcement_level,
+        config_schema=config_schema,
+    )

@@ -1,0 +1,31 @@
+"""Resource type tokens the policies look at, as the Pulumi engine names them."""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "CCNP",
+    "CNP",
+    "EKS_ADDON",
+    "EKS_CLUSTER",
+    "EKS_NODE_GROUP",
+    "GKE_CLUSTER",
+    "GKE_MODE_LABEL",
+    "GKE_NODE_POOL",
+    "HELM_RELEASE",
+    "KUBERNETES_PROVIDER",
+]
+
+HELM_RELEASE: Final = "kubernetes:helm.sh/v3:Release"
+CNP: Final = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
+CCNP: Final = "kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy"
+KUBERNETES_PROVIDER: Final = "pulumi:providers:kubernetes"
+EKS_CLUSTER: Final = "aws:eks/cluster:Cluster"
+EKS_ADDON: Final = "aws:eks/addon:Addon"
+EKS_NODE_GROUP: Final = "aws:eks/nodeGroup:NodeGroup"
+GKE_CLUSTER: Final = "gcp:container/cluster:Cluster"
+GKE_NODE_POOL: Final = "gcp:container/nodePool:NodePool"
+
+# The GKE component labels each cluster with its mode: "cilium" or "dataplane-v2".
+GKE_MODE_LABEL: Final = "meshless-gke-mode"

@@ -1,0 +1,221 @@
+"""Strict mode: Cilium replaces kube-proxy, and nothing brings kube-proxy (or a second CNI) back.
+
+Cilium 1.16 accepts only ``kubeProxyReplacement: true|false``; the old "strict"/"partial"
+modes were removed and a chart given one of them does not do what its author meant. With
+kube-proxy gone the agent cannot reach the API server through the ``kubernetes`` Service
+ClusterIP, so the host and port must be explicit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from pulumi_policy import EnforcementLevel
+
+from ._policy import Report, Resource, resource_policy
+from ._values import MISSING, describe, is_unknown, lookup, resource_label
+from .cilium import is_cilium_release
+from .kinds import EKS_ADDON, EKS_CLUSTER, GKE_CLUSTER, GKE_MODE_LABEL, HELM_RELEASE
+
+__all__ = [
+    "EKS_NO_BOOTSTRAP_ADDONS",
+    "EKS_NO_CONFLICTING_ADDONS",
+    "GKE_MODE_STATED",
+    "KUBE_PROXY_REPLACEMENT_STRICT",
+    "NO_KUBE_PROXY_OBJECTS",
+]
+
+_GKE_MODES: Final = {"cilium": "LEGACY_DATAPATH", "dataplane-v2": "ADVANCED_DATAPATH"}
+
+
+def _kpr_problem(value: Any) -> str | None:
+    if value is True or value == "true":
+        return None
+    if isinstance(value, str) and value.lower() in ("strict", "partial", "disabled", "probe"):
+        return (
+            f"kubeProxyReplacement is {describe(value)}: Cilium 1.16 removed the "
+            "strict/partial/probe/disabled modes and accepts only true or false"
+        )
+    if is_unknown(value):
+        return "kubeProxyReplacement is unknown during preview; it must be a literal true"
+    return f"kubeProxyReplacement is {describe(value)}, so kube-proxy would still be needed"
+
+
+def _api_endpoint_problems(values: dict[str, Any]) -> list[str]:
+    problems = []
+    host = lookup(values, "k8sServiceHost")
+    # An unknown host (the endpoint of a cluster not yet created) is computed, not wrong:
+    # preview-unverifiable-values reports it.
+    if not is_unknown(host) and (
+        not isinstance(host, str) or host.strip() in ("", "auto") or "://" in host
+    ):
+        problems.append(
+            f"k8sServiceHost is {describe(host)}; without kube-proxy the agent needs the API "
+            'server\'s host name or IP, without scheme (not "auto")'
+        )
+    port = lookup(values, "k8sServicePort")
+    valid_port = isinstance(port, int | float) and not isinstance(port, bool) and 0 < port < 65536
+    if isinstance(port, str) and port.isdigit():
+        valid_port = 0 < int(port) < 65536
+    if not valid_port:
+        problems.append(f"k8sServicePort is {describe(port)}; it must be a literal port (443)")
+    return problems
+
+
+def _validate_kpr(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
+    if res.type != HELM_RELEASE or not is_cilium_release(res.props):
+        return
+    label = resource_label(res.type, res.name)
+    values = res.props.get("values", MISSING)
+    if not isinstance(values, dict):
+        report(
+            f"{label}: values is {describe(values)}; set kubeProxyReplacement: true, "
+            "k8sServiceHost and k8sServicePort literally"
+        )
+        return
+    problem = _kpr_problem(lookup(values, "kubeProxyReplacement"))
+    if problem:
+        report(f"{label}: {problem}. Set kubeProxyReplacement: true")
+    for problem in _api_endpoint_problems(values):
+        report(f"{label}: {problem}. Set it from the cluster's endpoint")
+
+
+KUBE_PROXY_REPLACEMENT_STRICT = resource_policy(
+    name="kube-proxy-replacement-strict",
+    description=(
+        "The Cilium release replaces kube-proxy completely: kubeProxyReplacement is true (1.16 "
+        "removed 'strict'/'partial'), with an explicit k8sServiceHost (not 'auto') and "
+        "k8sServicePort so the agent reaches the API server without kube-proxy."
+    ),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=_validate_kpr,
+)
+
+_CONFLICTING_ADDONS: Final = {
+    "kube-proxy": "Cilium's kube-proxy replacement handles Services; a kube-proxy add-on would "
+    "program conflicting iptables rules",
+    "vpc-cni": "Cilium in ENI mode is the CNI; the AWS VPC CNI would fight it for pod IPs",
+}
+
+
+def _validate_addons(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
+    if res.type != EKS_ADDON:
+        return
+    label = resource_label(res.type, res.name)
+    addon = res.props.get("addonName", MISSING)
+    if is_unknown(addon) or addon is MISSING:
+        report(
+            f"{label}: addonName is {describe(addon)}; it must be literal so a kube-proxy "
+            "or vpc-cni add-on can be ruled out. Set addonName literally"
+        )
+        return
+    reason = _CONFLICTING_ADDONS.get(str(addon).strip().lower())
+    if reason:
+        report(
+            f"{label}: add-on {describe(addon)} must not be installed: {reason}. Remove "
+            "this add-on; the EKS component installs only coredns"
+        )
+
+
+EKS_NO_CONFLICTING_ADDONS = resource_policy(
+    name="eks-no-conflicting-addons",
+    description=(
+        "No EKS add-on named kube-proxy or vpc-cni: Cilium replaces kube-proxy and is the "
+        "cluster's CNI (ENI mode)."
+    ),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=_validate_addons,
+)
+
+
+def _validate_bootstrap(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
+    if res.type != EKS_CLUSTER:
+        return
+    value = res.props.get("bootstrapSelfManagedAddons", MISSING)
+    if value is False:
+        return
+    report(
+        f"{resource_label(res.type, res.name)}: bootstrapSelfManagedAddons is {describe(value)} "
+        "(EKS's default is true), so EKS would install kube-proxy, vpc-cni and CoreDNS "
+        "before Cilium. Set bootstrapSelfManagedAddons: false (a create-time setting)"
+    )
+
+
+EKS_NO_BOOTSTRAP_ADDONS = resource_policy(
+    name="eks-no-bootstrap-addons",
+    description=(
+        "EKS clusters are created with bootstrapSelfManagedAddons: false, so no kube-proxy or "
+        "vpc-cni is ever deployed next to Cilium."
+    ),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=_validate_bootstrap,
+)
+
+
+def _object_name(res: Resource) -> Any:
+    if res.type == HELM_RELEASE:
+        return res.props.get("name", MISSING)
+    return lookup(res.props, "metadata.name")
+
+
+def _validate_kube_proxy_objects(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
+    if not res.type.startswith("kubernetes:") or res.type.startswith("kubernetes:yaml"):
+        return
+    name = _object_name(res)
+    chart = res.props.get("chart") if res.type == HELM_RELEASE else None
+    if name == "kube-proxy" or (isinstance(chart, str) and chart.endswith("kube-proxy")):
+        report(
+            f"{resource_label(res.type, res.name)}: declares a Kubernetes object named "
+            f"{describe(name)}; Cilium's kube-proxy replacement makes kube-proxy redundant "
+            "and its iptables rules would shadow Cilium's. Remove it"
+        )
+
+
+NO_KUBE_PROXY_OBJECTS = resource_policy(
+    name="no-kube-proxy-objects",
+    description=(
+        "The stack declares no Kubernetes object (DaemonSet, ConfigMap, Helm release, ...) "
+        "named kube-proxy."
+    ),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=_validate_kube_proxy_objects,
+)
+
+
+def _validate_gke_mode(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
+    if res.type != GKE_CLUSTER:
+        return
+    label = resource_label(res.type, res.name)
+    mode = lookup(res.props, f"resourceLabels.{GKE_MODE_LABEL}")
+    datapath = res.props.get("datapathProvider", MISSING)
+    if mode not in _GKE_MODES:
+        report(
+            f"{label}: resourceLabels[{GKE_MODE_LABEL}] is {describe(mode)}; state the mode "
+            'as "cilium" (own Cilium release) or "dataplane-v2" (Google-managed)'
+        )
+        return
+    if is_unknown(datapath):
+        report(f"{label}: datapathProvider is unknown during preview; it must be literal")
+    elif mode == "dataplane-v2" and datapath != "ADVANCED_DATAPATH":
+        report(
+            f"{label}: mode dataplane-v2 but datapathProvider is {describe(datapath)}; set "
+            "datapathProvider: ADVANCED_DATAPATH"
+        )
+    elif mode == "cilium" and datapath == "ADVANCED_DATAPATH":
+        report(
+            f"{label}: mode cilium but datapathProvider is ADVANCED_DATAPATH: Google's managed "
+            "Cilium and our own release would both own the datapath. Use LEGACY_DATAPATH or "
+            "switch the mode to dataplane-v2"
+        )
+
+
+GKE_MODE_STATED = resource_policy(
+    name="gke-mode-stated",
+    description=(
+        "Each GKE cluster states its Cilium mode in the meshless-gke-mode label ('cilium' or "
+        "'dataplane-v2') and its datapathProvider agrees with it."
+    ),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=_validate_gke_mode,
+)
