@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make plan` and `make test`. uv comes from PyPI when the
+# machine has none; every other dependency from uv.lock.
+STACK ?= staging
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+RUN := $(UV) run --frozen
+
+.PHONY: plan test lint format bench digests sync clean
+
+$(TOOLS)/bin/uv:
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+sync: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv)
+	$(UV) sync --frozen --quiet
+
+plan: sync
+	$(RUN) meshless plan --stack $(STACK)
+
+# pytest exits 5 when it collects no test (e.g. a filtered run); say so instead of failing.
+test: sync
+	@$(RUN) pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+lint: sync
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+format: sync
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+digests: sync
+	$(RUN) meshless digests
+
+bench: sync
+	$(RUN) python benchmarks/plan.py
+	$(RUN) python benchmarks/gate.py
+
+clean:
+	rm -rf out .pytest_cache

@@ -1,0 +1,21 @@
+"""Pulumi entry point (`main: infra/` in Pulumi.yaml).
+
+Validates the whole stack config and every traffic-policy file first; on a mistake it logs
+one line per problem and stops before a single resource is registered.
+"""
+
+import pulumi
+from pulumi.runtime.config import CONFIG
+
+from infra.config import ConfigError
+from infra.program import declare, load
+
+try:
+    stack_plan = load(CONFIG.get())
+except ConfigError as exc:
+    for problem in exc.problems:
+        pulumi.log.error(problem)
+    # RunError ends the program with the messages above and no Python traceback.
+    raise pulumi.RunError(f"invalid stack config: {len(exc.problems)} problem(s)") from None
+
+declare(stack_plan)

@@ -1,0 +1,109 @@
+"""`meshless` command line: the offline plan, the policy gate and the digest catalog.
+
+Exit codes everywhere: 0 clean, 1 a mandatory policy violation, 2 bad config or bad input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from components.catalog import DEFAULT_CHART_VERSION, check_version, known_versions, load_catalog, pins_for
+from infra.config import ConfigError
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Plan, gate and inspect the meshless Pulumi program without a cloud account.",
+)
+err = Console(stderr=True)
+out = Console()
+
+
+def _fail(problems: list[str], code: int = 2) -> typer.Exit:
+    for problem in problems:
+        err.print(f"[bold red]error[/]: {problem}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def plan(
+    stack: Annotated[str, typer.Option(help="Stack to plan: reads Pulumi.<stack>.yaml")] = "staging",
+    stack_file: Annotated[
+        Path | None, typer.Option(help="Plan this stack file instead of Pulumi.<stack>.yaml")
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default out/<stack>)")] = None,
+    policy_config: Annotated[
+        Path | None,
+        typer.Option(help="Policy pack config (default policies/config/<stack>.json when it exists)"),
+    ] = None,
+    compare: Annotated[
+        Path | None, typer.Option(help="Another plan's output folder to diff against (e.g. main's)")
+    ] = None,
+) -> None:
+    """Run the program under mocks, write out/<stack>/, and gate it with the policy pack."""
+    from infra import plan as offline  # heavy imports (cloud SDKs) only for this command
+
+    try:
+        code = offline.run(
+            stack, stack_file=stack_file, out_dir=out_dir, policy_config=policy_config,
+            compare=compare, console=out,
+        )
+    except ConfigError as exc:
+        err.print(f"[bold red]invalid stack config[/] for stack {stack!r}:", highlight=False)
+        raise _fail(exc.problems) from None
+    except offline.PlanInputError as exc:
+        raise _fail([str(exc)]) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def digests(
+    version: Annotated[str | None, typer.Option(help="Chart version (default: all)")] = None,
+) -> None:
+    """Print the Cilium digest catalog and check that entries are complete and well formed."""
+    versions = [version] if version else known_versions()
+    problems = [p for v in versions for p in check_version(v)]
+    for v in versions:
+        if v not in load_catalog():
+            continue
+        table = Table(title=f"Cilium chart {v}" + (" (default)" if v == DEFAULT_CHART_VERSION else ""))
+        for column in ("values path", "repository", "tag", "digest"):
+            table.add_column(column, overflow="fold")
+        for cloud in ("eks", "gke"):
+            pins = pins_for(v, cloud)
+            for path, pin in sorted(pins.items()):
+                if cloud == "gke" and path != "operator.image":
+                    continue
+                label = f"{path} ({cloud})" if path == "operator.image" else path
+                table.add_row(label, pin.repository, pin.tag, pin.digest)
+        out.print(table)
+    if problems:
+        raise _fail([f"{p.version} {p.path}: {p.problem}" for p in problems])
+    out.print(f"catalog OK: {len(versions)} version(s) complete and well formed")
+
+
+def _register_gate() -> None:
+    from infra.gate import gate_command
+
+    app.command("gate", help="Run the policy pack on a stack export or a plan's resources.json.")(
+        gate_command
+    )
+
+
+_register_gate()
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,137 @@
+"""The whole stack config as one typed model, validated before the first resource exists.
+
+Each cluster's model lives next to its component (components/eks.py, components/gke.py); this
+module assembles them, adds the rules that span clusters, and turns pydantic's errors into one
+line per problem that names the key as the user wrote it in Pulumi.<stack>.yaml.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from components.common import ConfigModel, field_error
+from components.eks import EksClusterConfig
+from components.gke import GkeClusterConfig
+
+__all__ = [
+    "NAMESPACE",
+    "ClusterConfig",
+    "ConfigError",
+    "StackConfig",
+    "parse_stack_config",
+]
+
+NAMESPACE = "meshless"
+
+ClusterConfig = Annotated[EksClusterConfig | GkeClusterConfig, Field(discriminator="cloud")]
+
+
+class StackConfig(ConfigModel):
+    """Everything under the ``meshless:`` namespace of one stack."""
+
+    environment: Literal["staging", "prod"]
+    clusters: Annotated[list[ClusterConfig], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> StackConfig:
+        seen: dict[str, int] = {}
+        for i, cluster in enumerate(self.clusters):
+            if cluster.name in seen:
+                raise field_error(
+                    f"clusters[{i}].name",
+                    f"{cluster.name!r} is already the name of clusters[{seen[cluster.name]}]; "
+                    "cluster names must be unique within a stack",
+                )
+            seen[cluster.name] = i
+        return self
+
+
+class ConfigError(Exception):
+    """Invalid stack config: one message per problem, each naming its config path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _known_keys(model: type[BaseModel], into: set[str]) -> set[str]:
+    for name, field in model.model_fields.items():
+        into.add(field.alias or name)
+        for arg in _model_args(field.annotation):
+            if arg not in (model,) and issubclass(arg, BaseModel):
+                _known_keys(arg, into)
+    return into
+
+
+def _model_args(annotation: Any) -> Iterable[type]:
+    """Model classes inside an annotation such as ``list[NodePool] | None``."""
+    if isinstance(annotation, type):
+        yield annotation
+        return
+    for arg in getattr(annotation, "__args__", ()):
+        yield from _model_args(arg)
+
+
+_KNOWN_KEYS = _known_keys(StackConfig, set())
+
+
+def _path(loc: tuple[Any, ...], extra: str | None) -> str:
+    out = NAMESPACE
+    parts = list(loc)
+    # A discriminated union puts the tag ("eks"/"gke") into the location; users never wrote it.
+    if len(parts) > 2 and parts[0] == "clusters" and parts[2] in ("eks", "gke"):
+        del parts[2]
+    for i, part in enumerate(parts):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += (":" if i == 0 else ".") + str(part)
+    if extra:
+        out += ("" if extra.startswith("[") else ".") + extra
+    return out
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = str(error["loc"][-1])
+        close = difflib.get_close_matches(key, sorted(_KNOWN_KEYS), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "remove it"
+        return f"unknown key; {hint} (keys are camelCase, see Pulumi.yaml)"
+    if kind == "missing":
+        return "required but missing; add it"
+    if kind == "union_tag_invalid":
+        return f"cloud must be 'eks' or 'gke', got {(error.get('ctx') or {}).get('tag')!r}"
+    if kind == "union_tag_not_found":
+        return "every cluster needs `cloud: eks` or `cloud: gke`"
+    if kind in ("value_error", "assertion_error"):
+        return str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind == "meshless_field":
+        return str(error["msg"])
+    value = error.get("input")
+    shown = json.dumps(value) if isinstance(value, (str, int, float, bool)) else type(value).__name__
+    return f"{error['msg']} (got {shown})"
+
+
+def format_errors(exc: ValidationError) -> list[str]:
+    problems = []
+    for error in exc.errors():
+        extra = (error.get("ctx") or {}).get("field") if error["type"] == "meshless_field" else None
+        problems.append(f"{_path(error['loc'], extra)}: {_message(error)}")
+    return problems
+
+
+def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate the ``meshless:`` namespace (keys without the prefix, values decoded).
+
+    Raises ConfigError listing every problem; nothing is half-accepted.
+    """
+    try:
+        return StackConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise ConfigError(format_errors(exc)) from None

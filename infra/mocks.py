@@ -1,0 +1,203 @@
+"""Pulumi mocks with outputs shaped like the real providers', and a monitor that records the
+resource graph the way `pulumi stack export` shows it.
+
+Every fake value is derived from the resource's name, so two plans of the same config are
+byte-identical and a plan diff shows only what the config changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.sync_await import _ensure_event_loop
+
+__all__ = ["FAKE_ACCOUNT", "MeshlessMocks", "RecordedResource", "RecordingMonitor"]
+
+FAKE_ACCOUNT = "123456789012"
+FAKE_GCP_PROJECT_NUMBER = "987654321098"
+
+
+def _hex(seed: str, length: int) -> str:
+    return hashlib.sha256(seed.encode()).hexdigest()[:length]
+
+
+def _fake_ca(seed: str) -> str:
+    """Base64 of a PEM-framed blob: what EKS/GKE return as the cluster CA (not a real cert)."""
+    body = base64.b64encode(hashlib.sha512(seed.encode()).digest() * 8).decode()
+    pem = f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+    return base64.b64encode(pem.encode()).decode()
+
+
+_AWS_ID_PREFIX = {
+    "aws:ec2/vpc:Vpc": "vpc",
+    "aws:ec2/subnet:Subnet": "subnet",
+    "aws:ec2/internetGateway:InternetGateway": "igw",
+    "aws:ec2/natGateway:NatGateway": "nat",
+    "aws:ec2/eip:Eip": "eipalloc",
+    "aws:ec2/routeTable:RouteTable": "rtb",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": "rtbassoc",
+}
+
+
+def _aws_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    region = inputs.get("region", "us-east-1")
+    if typ in _AWS_ID_PREFIX:
+        return f"{_AWS_ID_PREFIX[typ]}-{_hex(name, 17)}", {}
+    if typ == "aws:eks/cluster:Cluster":
+        cluster_id = _hex(name, 32).upper()
+        return inputs["name"], {
+            "arn": f"arn:aws:eks:{region}:{FAKE_ACCOUNT}:cluster/{inputs['name']}",
+            "endpoint": f"https://{cluster_id}.gr7.{region}.eks.amazonaws.com",
+            "certificateAuthority": {"data": _fake_ca(name)},
+            "identities": [
+                {"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{cluster_id}"}]}
+            ],
+            "platformVersion": "eks.12",
+            "status": "ACTIVE",
+        }
+    if typ == "aws:iam/role:Role":
+        return name, {"arn": f"arn:aws:iam::{FAKE_ACCOUNT}:role/{name}", "name": name}
+    if typ == "aws:kms/key:Key":
+        key_id = f"{_hex(name, 8)}-{_hex(name + '1', 4)}-{_hex(name + '2', 4)}-{_hex(name + '3', 4)}-{_hex(name + '4', 12)}"
+        return key_id, {"arn": f"arn:aws:kms:{region}:{FAKE_ACCOUNT}:key/{key_id}", "keyId": key_id}
+    if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+        host = str(inputs.get("url", "")).removeprefix("https://")
+        return name, {"arn": f"arn:aws:iam::{FAKE_ACCOUNT}:oidc-provider/{host}"}
+    if typ == "aws:eks/nodeGroup:NodeGroup":
+        return f"{inputs.get('clusterName')}:{inputs.get('nodeGroupName')}", {"status": "ACTIVE"}
+    if typ == "aws:eks/addon:Addon":
+        return f"{inputs.get('clusterName')}:{inputs.get('addonName')}", {"addonVersion": "v1.11.4-eksbuild.2"}
+    return f"{name}-{_hex(name, 8)}", {}
+
+
+def _gcp_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    project = inputs.get("project", "meshless-project")
+    if typ == "gcp:container/cluster:Cluster":
+        octets = [int(_hex(name + str(i), 2), 16) for i in range(2)]
+        private = inputs.get("privateClusterConfig", {}) or {}
+        location = inputs.get("location", "us-central1")
+        return f"projects/{project}/locations/{location}/clusters/{inputs.get('name', name)}", {
+            "endpoint": f"34.{octets[0]}.{octets[1]}.10",
+            "masterAuth": {
+                "clusterCaCertificate": _fake_ca(name),
+                "clientCertificate": "",
+                "clientKey": "",
+            },
+            "privateClusterConfig": {**private, "privateEndpoint": "172.16.0.2"},
+            "selfLink": f"https://container.googleapis.com/v1/projects/{project}/locations/{location}/clusters/{inputs.get('name', name)}",
+            "masterVersion": "1.32.9-gke.1000000",
+        }
+    if typ in ("gcp:compute/network:Network", "gcp:compute/subnetwork:Subnetwork"):
+        kind = "networks" if typ.endswith("Network") else "subnetworks"
+        region = inputs.get("region")
+        scope = f"regions/{region}/" if region else "global/"
+        link = f"https://www.googleapis.com/compute/v1/projects/{project}/{scope}{kind}/{inputs.get('name', name)}"
+        return link, {"selfLink": link}
+    if typ == "gcp:kms/cryptoKey:CryptoKey":
+        ring = inputs.get("keyRing", f"projects/{project}/locations/global/keyRings/ring")
+        return f"{ring}/cryptoKeys/{inputs.get('name', name)}", {}
+    if typ == "gcp:kms/keyRing:KeyRing":
+        return f"projects/{project}/locations/{inputs.get('location')}/keyRings/{inputs.get('name', name)}", {}
+    if typ == "gcp:serviceaccount/account:Account":
+        email = f"{inputs.get('accountId', name)}@{project}.iam.gserviceaccount.com"
+        return email, {"email": email, "member": f"serviceAccount:{email}"}
+    if typ == "gcp:projects/serviceIdentity:ServiceIdentity":
+        email = f"service-{FAKE_GCP_PROJECT_NUMBER}@container-engine-robot.iam.gserviceaccount.com"
+        return email, {"email": email, "member": f"serviceAccount:{email}"}
+    return f"{name}-{_hex(name, 8)}", {}
+
+
+class MeshlessMocks(pulumi_mocks.Mocks):
+    """Fake provider responses: inputs echoed back plus what the real provider computes."""
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        typ, name, inputs = args.typ, args.name, dict(args.inputs)
+        if typ.startswith("aws:"):
+            resource_id, computed = _aws_outputs(typ, name, inputs)
+        elif typ.startswith("gcp:"):
+            resource_id, computed = _gcp_outputs(typ, name, inputs)
+        elif typ == "kubernetes:helm.sh/v3:Release":
+            resource_id = f"{inputs.get('namespace', 'default')}/{inputs.get('name', name)}"
+            computed = {
+                "status": {
+                    "name": inputs.get("name", name),
+                    "namespace": inputs.get("namespace"),
+                    "chart": inputs.get("chart"),
+                    "version": inputs.get("version"),
+                    "status": "deployed",
+                    "revision": 1,
+                }
+            }
+        else:
+            resource_id, computed = f"{name}-{_hex(name, 8)}", {}
+        return resource_id, {**inputs, **computed}
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], None]:
+        if args.token == "gcp:organizations/getProject:getProject":
+            project = args.args.get("projectId") or "meshless-project"
+            return {"projectId": project, "number": FAKE_GCP_PROJECT_NUMBER, "name": project}, None
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": FAKE_ACCOUNT, "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/plan", "userId": "AIDAPLAN"}, None
+        return {}, None
+
+
+@dataclass
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    provider: str
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    inputs: dict[str, Any]
+    id: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A MockMonitor that also keeps what the engine would store: parent, provider,
+    dependencies and the inputs as sent (camelCase, secrets still marked)."""
+
+    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: dict[str, RecordedResource] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        _ensure_event_loop()
+        response = super().RegisterResource(request)
+        urn = response.urn
+        inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+        self.recorded[urn] = RecordedResource(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            parent=request.parent,
+            provider=request.provider,
+            dependencies=list(request.dependencies),
+            property_dependencies={
+                key: list(deps.urns) for key, deps in request.propertyDependencies.items()
+            },
+            inputs=inputs,
+            id=response.id,
+        )
+        if request.type != "pulumi:pulumi:Stack":
+            registration = self.resources.get(urn)
+            if registration is not None:
+                self.recorded[urn].outputs = dict(registration.state)
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        _ensure_event_loop()
+        if request.urn in self.recorded:
+            self.recorded[request.urn].outputs = rpc.deserialize_properties(
+                request.outputs, keep_unknowns=True
+            )
+        return super().RegisterResourceOutputs(request)

@@ -1,0 +1,281 @@
+"""The offline plan: run the real program under Pulumi's mocks and write what it would create.
+
+No Pulumi CLI, no cloud credentials: the stack file is read the way the CLI reads it, the
+config is validated by the same ``load`` the program uses, the same ``declare`` registers the
+resources against a recording mock monitor, and the result is written as a
+`pulumi stack export`-shaped file, one YAML per Kubernetes object, Helm values, a policy
+report from the real policy pack, and a Markdown summary for pull requests.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.mocks import MeshlessMocks, RecordedResource, RecordingMonitor
+from infra.program import REPO_ROOT, StackPlan, declare, load
+
+__all__ = [
+    "CLUSTER_TYPES",
+    "PROJECT",
+    "PlanInputError",
+    "PlanResult",
+    "export_document",
+    "read_stack_file",
+    "record_program",
+    "write_plan",
+]
+
+PROJECT = "meshless"
+CLUSTER_TYPES = ("meshless:aws:EksCluster", "meshless:gcp:GkeCluster")
+UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+SECRET_SIG_KEY = rpc._special_sig_key
+SECRET_SIG = rpc._special_secret_sig
+RESOURCE_SIG = rpc._special_resource_sig
+REDACTED = "[secret]"
+
+
+class PlanInputError(Exception):
+    """A stack file that cannot be read: the message names the file and the fix."""
+
+
+@dataclass
+class PlanResult:
+    stack: str
+    plan: StackPlan
+    resources: list[RecordedResource]
+
+
+def read_stack_file(path: Path) -> dict[str, str]:
+    """Config values as the Pulumi CLI hands them to a program: structured values as JSON,
+    secure values replaced by a marker (the offline plan never decrypts secrets)."""
+    if not path.is_file():
+        raise PlanInputError(f"{path}: no such stack file; create it or pick another --stack")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise PlanInputError(f"{path}: not valid YAML ({exc}); fix the syntax") from None
+    config = document.get("config", {}) if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise PlanInputError(f"{path}: `config:` must be a mapping of key: value")
+    values: dict[str, str] = {}
+    for key, value in config.items():
+        key = str(key)
+        if ":" not in key:
+            key = f"{PROJECT}:{key}"  # the CLI puts bare keys in the project's namespace
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            values[key] = json.dumps(REDACTED)
+        elif isinstance(value, str):
+            values[key] = value
+        else:
+            values[key] = json.dumps(value)
+    return values
+
+
+def record_program(stack: str, stack_plan: StackPlan, values: dict[str, str]) -> list[RecordedResource]:
+    """Register every resource of the program against a recording mock monitor."""
+    monitor = RecordingMonitor(MeshlessMocks())
+    pulumi.runtime.set_all_config(values)
+    pulumi_mocks.set_mocks(
+        MeshlessMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor
+    )
+    _sync_await(run_pulumi_func(lambda: declare(stack_plan)))
+    return list(monitor.recorded.values())
+
+
+def _json_value(value: Any) -> Any:
+    """Mock-monitor values in `pulumi stack export` form (secrets redacted, unknowns marked)."""
+    if isinstance(value, dict):
+        sig = value.get(SECRET_SIG_KEY)
+        if sig == SECRET_SIG:
+            return {SECRET_SIG_KEY: SECRET_SIG, "ciphertext": REDACTED}
+        if sig == RESOURCE_SIG:
+            return value.get("urn", "")
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if type(value).__name__ == "Unknown":
+        return UNKNOWN_SENTINEL
+    return str(value)
+
+
+def export_document(stack: str, resources: list[RecordedResource]) -> dict[str, Any]:
+    """The plan in the shape of `pulumi stack export` (deployment version 3)."""
+    entries = []
+    for res in resources:
+        entry: dict[str, Any] = {"urn": res.urn, "custom": res.custom, "type": res.type}
+        if res.id:
+            entry["id"] = res.id
+        entry["inputs"] = _json_value(res.inputs)
+        entry["outputs"] = _json_value(res.outputs)
+        if res.parent:
+            entry["parent"] = res.parent
+        if res.provider:
+            entry["provider"] = res.provider
+        entry["dependencies"] = sorted(set(res.dependencies))
+        if res.property_dependencies:
+            entry["propertyDependencies"] = {
+                k: sorted(set(v)) for k, v in sorted(res.property_dependencies.items())
+            }
+        entries.append(entry)
+    return {
+        "version": 3,
+        "deployment": {
+            "manifest": {"time": "offline-plan", "magic": "", "version": "meshless-offline-plan"},
+            "resources": entries,
+        },
+    }
+
+
+def cluster_of(resource: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> str | None:
+    """The cluster a resource belongs to: the name of its nearest cluster component ancestor."""
+    current: dict[str, Any] | None = resource
+    while current is not None:
+        if current["type"] in CLUSTER_TYPES:
+            return current["urn"].rsplit("::", 1)[-1]
+        current = by_urn.get(current.get("parent", ""))
+    return None
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-").lower()
+
+
+def write_manifests(resources: list[dict[str, Any]], directory: Path) -> int:
+    """One YAML per Kubernetes object and one values file per Helm release; returns the count."""
+    by_urn = {res["urn"]: res for res in resources}
+    written = 0
+    for res in resources:
+        typ = res["type"]
+        if not res["custom"] or not typ.startswith("kubernetes:") or typ.startswith("pulumi:"):
+            continue
+        cluster = cluster_of(res, by_urn) or "_stack"
+        inputs = res.get("inputs", {})
+        if typ == "kubernetes:helm.sh/v3:Release":
+            name = f"helm-{_slug(inputs.get('name', 'release'))}-values.yaml"
+            header = (
+                f"# Helm release {inputs.get('name')} in {inputs.get('namespace')}: chart "
+                f"{inputs.get('chart')} {inputs.get('version')} from "
+                f"{(inputs.get('repositoryOpts') or {}).get('repo')}\n"
+            )
+            body = header + yaml.safe_dump(inputs.get("values", {}), sort_keys=True)
+        elif "kind" in inputs and "metadata" in inputs:
+            meta = inputs.get("metadata") or {}
+            name = f"{_slug(inputs['kind'])}-{_slug(meta.get('namespace', 'cluster'))}-{_slug(meta.get('name', 'unnamed'))}.yaml"
+            body = yaml.safe_dump(
+                {k: inputs[k] for k in ("apiVersion", "kind", "metadata", "spec", "data") if k in inputs},
+                sort_keys=False,
+            )
+        else:
+            continue
+        target = directory / _slug(cluster) / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(body, encoding="utf-8")
+        written += 1
+    return written
+
+
+def write_plan(result: PlanResult, out_dir: Path) -> dict[str, Any]:
+    """Write resources.json and manifests/ into a fresh out_dir; return the export document."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    (out_dir / "manifests").mkdir(parents=True)
+    document = export_document(result.stack, result.resources)
+    (out_dir / "resources.json").write_text(
+        json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8"
+    )
+    write_manifests(document["deployment"]["resources"], out_dir / "manifests")
+    return document
+
+
+def default_stack_file(stack: str) -> Path:
+    return REPO_ROOT / f"Pulumi.{stack}.yaml"
+
+
+def plan_stack(stack: str, stack_file: Path | None = None) -> PlanResult:
+    """Read, validate (ConfigError/PlanInputError on a mistake) and record one stack."""
+    values = read_stack_file(stack_file or default_stack_file(stack))
+    stack_plan = load(values)
+    return PlanResult(stack, stack_plan, record_program(stack, stack_plan, values))
+
+
+def _policy_config_for(stack: str, given: Path | None) -> Path | None:
+    if given is not None:
+        if not given.is_file():
+            raise PlanInputError(f"{given}: no such policy config file")
+        return given
+    default = REPO_ROOT / "policies" / "config" / f"{stack}.json"
+    return default if default.is_file() else None
+
+
+def run(
+    stack: str,
+    *,
+    stack_file: Path | None = None,
+    out_dir: Path | None = None,
+    policy_config: Path | None = None,
+    compare: Path | None = None,
+    console: Any = None,
+) -> int:
+    """The whole offline plan of one stack. Returns the exit code (0 clean, 1 blocked);
+    raises ConfigError / PlanInputError for bad input (exit 2), before writing anything."""
+    # Imported here: the gate starts the policy pack, the diff and graph are only for output.
+    from infra.diff import DiffInputError, compare_plans
+    from infra.gate import GateInputError, render_table, run_gate
+    from infra.graph import render_mermaid
+    from infra.summary import render_summary
+
+    policy_file = _policy_config_for(stack, policy_config)
+    result = plan_stack(stack, stack_file)
+    target = out_dir or (REPO_ROOT / "out" / stack)
+    document = write_plan(result, target)
+    resources = document["deployment"]["resources"]
+
+    try:
+        report = run_gate(resources, policy_config=policy_file, stack=stack, project=PROJECT)
+    except GateInputError as exc:
+        raise PlanInputError(str(exc)) from None
+    report_json = report.to_json()
+    (target / "policy-report.json").write_text(json.dumps(report_json, indent=2) + "\n", encoding="utf-8")
+
+    diff_markdown = None
+    if compare is not None:
+        try:
+            diff_markdown = compare_plans(compare, target).to_markdown()
+        except DiffInputError as exc:
+            diff_markdown = f"_No comparison: {exc}_"
+
+    mermaid = render_mermaid(resources)
+    (target / "graph.mmd").write_text(mermaid.rstrip() + "\n", encoding="utf-8")
+    by_urn = {res["urn"]: res for res in resources}
+    summary = render_summary(
+        stack=stack,
+        config=result.plan.config,
+        resources=resources,
+        cluster_of={res["urn"]: cluster_of(res, by_urn) for res in resources},
+        report=report_json,
+        warnings=result.plan.warnings,
+        diff_markdown=diff_markdown,
+        mermaid=mermaid,
+        manifests=sum(1 for _ in (target / "manifests").rglob("*.yaml")),
+    )
+    (target / "summary.md").write_text(summary, encoding="utf-8")
+
+    if console is not None:
+        console.print(summary.splitlines()[0], highlight=False)
+        if report_json.get("violations"):
+            render_table(report, console)
+        console.print(f"wrote {target}/: resources.json, manifests/, policy-report.json, summary.md, graph.mmd", highlight=False)
+    return 1 if report_json.get("mandatory", 0) else 0

@@ -1,0 +1,187 @@
+"""The program: read the stack config, validate all of it, then declare every cluster.
+
+``load`` reads and checks everything (config, traffic-policy files) and registers nothing;
+``declare`` creates the resources from an already valid config. The Pulumi entry point
+(infra/__main__.py) and the offline plan (infra/plan.py) both call exactly these two.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from components.cilium import CiliumRelease, ClusterFacts
+from components.eks import EksCluster, EksClusterConfig
+from components.gke import GkeCluster, GkeClusterConfig
+from components.network_policy import NetworkPolicies
+from components.traffic import PolicySet, TrafficPolicyError, load_policy_folder
+from infra.config import NAMESPACE, ConfigError, StackConfig, parse_stack_config
+
+__all__ = ["REPO_ROOT", "DeclaredCluster", "StackPlan", "declare", "load", "raw_config"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    """A validated stack: its config and each cluster's loaded traffic policies."""
+
+    config: StackConfig
+    policies: Mapping[str, PolicySet] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [
+            f"{cluster}: {warning}"
+            for cluster, policy_set in self.policies.items()
+            for warning in policy_set.warnings
+        ]
+
+
+@dataclass
+class DeclaredCluster:
+    name: str
+    cloud: str
+    component: pulumi.ComponentResource
+    release: CiliumRelease | None
+    policies: NetworkPolicies | None
+
+
+def raw_config(values: Mapping[str, str]) -> dict[str, Any]:
+    """The ``meshless:`` keys of a Pulumi config map, prefix removed, JSON values decoded.
+
+    Pulumi hands structured config to programs as JSON strings; plain strings stay strings.
+    """
+    raw: dict[str, Any] = {}
+    for key, value in values.items():
+        namespace, _, name = key.partition(":")
+        if namespace != NAMESPACE:
+            continue
+        try:
+            raw[name] = json.loads(value)
+        except (TypeError, ValueError):
+            raw[name] = value
+    return raw
+
+
+def _check_policies_fit(index: int, cluster: EksClusterConfig | GkeClusterConfig, policies: PolicySet) -> list[str]:
+    """Rules that need both the cluster's Cilium settings and its traffic policies."""
+    settings = cluster.cilium_settings
+    where = f"{NAMESPACE}:clusters[{index}].trafficPolicies"
+    problems = []
+    if settings is None:  # dataplane-v2 is refused by the cluster model already
+        return problems
+    if policies.has_l7 and not settings.envoy:
+        problems.append(
+            f"{where}: {cluster.name} has L7 (HTTP/Kafka/DNS) rules but cilium.envoy is false; "
+            "L7 rules need Envoy. Set cilium.envoy: true or drop the L7 rules"
+        )
+    if policies.needs_mutual_auth and not settings.mutual_auth:
+        problems.append(
+            f"{where}: {cluster.name} has rules with `authentication: required` but "
+            "cilium.mutualAuth is false; enable mutualAuth or drop the requirement"
+        )
+    return problems
+
+
+def load(values: Mapping[str, str], root: Path = REPO_ROOT) -> StackPlan:
+    """Validate the whole stack; raise ConfigError with every problem. Registers nothing."""
+    config = parse_stack_config(raw_config(values))
+    policies: dict[str, PolicySet] = {}
+    problems: list[str] = []
+    for index, cluster in enumerate(config.clusters):
+        if cluster.traffic_policies is None:
+            continue
+        folder = root / cluster.traffic_policies
+        if not folder.is_dir():
+            problems.append(
+                f"{NAMESPACE}:clusters[{index}].trafficPolicies: folder {cluster.traffic_policies!r} "
+                "does not exist; create it or fix the path (relative to the repository root)"
+            )
+            continue
+        try:
+            policies[cluster.name] = load_policy_folder(folder)
+        except TrafficPolicyError as exc:
+            problems.extend(exc.problems)
+            continue
+        problems.extend(_check_policies_fit(index, cluster, policies[cluster.name]))
+    if problems:
+        raise ConfigError(problems)
+    return StackPlan(config, policies)
+
+
+def _declare_cluster(
+    cluster: EksClusterConfig | GkeClusterConfig, plan: StackPlan
+) -> DeclaredCluster:
+    environment = plan.config.environment
+    if isinstance(cluster, EksClusterConfig):
+        component: EksCluster | GkeCluster = EksCluster(cluster.name, cluster, environment)
+        facts = ClusterFacts(
+            name=cluster.name,
+            cloud="eks",
+            environment=environment,
+            api_host=component.api_server_host,
+            api_port=component.api_server_port,
+            node_kernel=cluster.kernel,
+            operator_role_arn=component.operator_role_arn,
+        )
+    else:
+        component = GkeCluster(cluster.name, cluster, environment)
+        facts = ClusterFacts(
+            name=cluster.name,
+            cloud="gke",
+            environment=environment,
+            api_host=component.api_server_host,
+            api_port=component.api_server_port,
+            node_kernel=cluster.kernel,
+            pod_cidr=cluster.network.pod_cidr,
+        )
+
+    settings = cluster.cilium_settings
+    release = None
+    if settings is not None:
+        release = CiliumRelease(
+            f"{cluster.name}-cilium",
+            settings,
+            facts,
+            provider=component.provider,
+            # Cilium is per cluster; parenting keeps the URN tree cluster -> release.
+            opts=pulumi.ResourceOptions(parent=component),
+        )
+        if isinstance(component, EksCluster):
+            component.add_cluster_dns(after=release.release)
+
+    network_policies = None
+    if cluster.name in plan.policies and release is not None:
+        network_policies = NetworkPolicies(
+            f"{cluster.name}-policies",
+            plan.policies[cluster.name],
+            provider=component.provider,
+            release=release.release,
+            opts=pulumi.ResourceOptions(parent=component),
+        )
+    return DeclaredCluster(cluster.name, cluster.cloud, component, release, network_policies)
+
+
+def declare(plan: StackPlan) -> list[DeclaredCluster]:
+    """Create every cluster, its Cilium release and its policies; export what operators need."""
+    declared = [_declare_cluster(cluster, plan) for cluster in plan.config.clusters]
+    pulumi.export(
+        "clusters",
+        {
+            item.name: {
+                "cloud": item.cloud,
+                "apiServerHost": item.component.api_server_host,
+                "ciliumChart": item.release is not None,
+            }
+            for item in declared
+        },
+    )
+    for item in declared:
+        pulumi.export(f"{item.name}-kubeconfig", item.component.kubeconfig)
+    return declared
