@@ -109,13 +109,13 @@ def check_version(version: str) -> list[CatalogProblem]:
         CatalogProblem(version, path, "missing") for path in REQUIRED_IMAGES if path not in entries
     ]
     for path, block in sorted(entries.items()):
-        keys = (
-            list(OPERATOR_DIGEST_KEYS.values()) if path == "operator.image" else ["digest"]
-        )
+        keys = list(OPERATOR_DIGEST_KEYS.values()) if path == "operator.image" else ["digest"]
         for key in keys:
             if not _DIGEST.match(str(block.get(key, ""))):
                 problems.append(
-                    CatalogProblem(version, path, f"{key} {block.get(key)!r} is not sha256:<64 hex>")
+                    CatalogProblem(
+                        version, path, f"{key} {block.get(key)!r} is not sha256:<64 hex>"
+                    )
                 )
         if not block.get("repository") or not block.get("tag"):
             problems.append(CatalogProblem(version, path, "repository or tag missing"))

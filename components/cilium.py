@@ -64,7 +64,13 @@ HUBBLE_METRICS_BY_ENVIRONMENT: dict[str, tuple[str, ...]] = {
         "httpV2:exemplars=true;labelsContext=source_ip,source_namespace,source_workload,"
         "destination_ip,destination_namespace,destination_workload,traffic_direction",
     ),
-    "prod": ("dns", "drop", "tcp", "flow", "httpV2:labelsContext=source_namespace,destination_namespace"),
+    "prod": (
+        "dns",
+        "drop",
+        "tcp",
+        "flow",
+        "httpV2:labelsContext=source_namespace,destination_namespace",
+    ),
 }
 
 Profile = Literal["default", "throughput", "latency"]
@@ -115,9 +121,7 @@ class CiliumSettings(ConfigModel):
                 "ClusterMesh: SPIRE identities are not federated across clusters. Turn one off",
             )
         if self.cluster_mesh and self.cluster_id == 0:
-            raise field_error(
-                "clusterId", "ClusterMesh needs a unique clusterId between 1 and 255"
-            )
+            raise field_error("clusterId", "ClusterMesh needs a unique clusterId between 1 and 255")
         return self
 
 
@@ -191,9 +195,7 @@ def _image(block: dict[str, Any]) -> dict[str, Any]:
 def _images(version: str, cloud: Cloud) -> dict[str, dict[str, Any]]:
     """Values fragments that pin every image of the version, the operator per cloud."""
     catalog = load_catalog()[version]
-    images = {
-        path: _image(block) for path, block in catalog.items() if path != "operator.image"
-    }
+    images = {path: _image(block) for path, block in catalog.items() if path != "operator.image"}
     operator = catalog["operator.image"]
     digest_key = "awsDigest" if cloud == "eks" else "genericDigest"
     images["operator.image"] = {
@@ -209,13 +211,23 @@ def _images(version: str, cloud: Cloud) -> dict[str, dict[str, Any]]:
 def _hubble_values(settings: CiliumSettings, environment: str, images: dict) -> dict[str, Any]:
     metrics = settings.hubble.metrics
     if metrics is None:
-        metrics = list(HUBBLE_METRICS_BY_ENVIRONMENT.get(environment, HUBBLE_METRICS_BY_ENVIRONMENT["prod"]))
+        metrics = list(
+            HUBBLE_METRICS_BY_ENVIRONMENT.get(environment, HUBBLE_METRICS_BY_ENVIRONMENT["prod"])
+        )
     return {
         "enabled": True,
         # "cronJob" has certgen create the certificates inside the cluster once and renew them
         # on a schedule. The default "helm" method generates new certificates on every render,
         # so every `pulumi preview` would show the release as changed.
-        "tls": {"enabled": True, "auto": {"enabled": True, "method": "cronJob", "certValidityDuration": 1095, "schedule": "0 0 1 */4 *"}},
+        "tls": {
+            "enabled": True,
+            "auto": {
+                "enabled": True,
+                "method": "cronJob",
+                "certValidityDuration": 1095,
+                "schedule": "0 0 1 */4 *",
+            },
+        },
         "relay": {"enabled": settings.hubble.relay, "image": images["hubble.relay.image"]},
         "ui": {
             "enabled": settings.hubble.ui,
@@ -301,8 +313,12 @@ def build_values(settings: CiliumSettings, facts: ClusterFacts) -> dict[str, Any
                     "install": {
                         "enabled": settings.mutual_auth,
                         "initImage": images["authentication.mutual.spire.install.initImage"],
-                        "agent": {"image": images["authentication.mutual.spire.install.agent.image"]},
-                        "server": {"image": images["authentication.mutual.spire.install.server.image"]},
+                        "agent": {
+                            "image": images["authentication.mutual.spire.install.agent.image"]
+                        },
+                        "server": {
+                            "image": images["authentication.mutual.spire.install.server.image"]
+                        },
                     },
                 }
             }

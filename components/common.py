@@ -6,7 +6,7 @@ Kept deliberately small: anything that belongs to one cloud lives in that cloud'
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -19,6 +19,7 @@ __all__ = [
     "EndpointAccess",
     "NodePool",
     "check_cidr",
+    "check_kubernetes_version",
     "field_error",
     "type_token",
 ]
@@ -58,7 +59,9 @@ class ConfigModel(BaseModel):
 def field_error(field: str, message: str) -> PydanticCustomError:
     """An error from a cross-field rule that points at one field (camelCase, as the user wrote
     it), so the message names `...nodePools[0].minSize` rather than the whole node pool."""
-    return PydanticCustomError("meshless_field", message.replace("{", "(").replace("}", ")"), {"field": field})
+    return PydanticCustomError(
+        "meshless_field", message.replace("{", "(").replace("}", ")"), {"field": field}
+    )
 
 
 def check_cidr(value: str) -> str:
@@ -102,7 +105,7 @@ class EndpointAccess(ConfigModel):
             raise field_error(
                 "allowedCidrs",
                 "a public endpoint needs allowedCidrs (the ranges that may reach the API "
-                "server); set public: false for a private-only endpoint"
+                "server); set public: false for a private-only endpoint",
             )
         return self
 
@@ -142,4 +145,10 @@ class NodePool(ConfigModel):
         return self.desired_size if self.desired_size is not None else max(self.min_size, 1)
 
 
-KubernetesVersion = Literal["1.32", "1.33"]
+def check_kubernetes_version(value: str) -> str:
+    if value not in SUPPORTED_KUBERNETES_VERSIONS:
+        raise ValueError(
+            f"Kubernetes {value!r} is not supported; use one of "
+            f"{', '.join(SUPPORTED_KUBERNETES_VERSIONS)} (the product targets 1.32)"
+        )
+    return value

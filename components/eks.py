@@ -29,6 +29,7 @@ from components.common import (
     EndpointAccess,
     NodePool,
     check_cidr,
+    check_kubernetes_version,
     field_error,
     type_token,
 )
@@ -112,8 +113,8 @@ class EksClusterConfig(ConfigModel):
     node_pools: Annotated[list[NodePool], Field(min_length=1)]
     node_image: Literal[tuple(_NODE_IMAGE_KERNEL)] = "AL2023_x86_64_STANDARD"  # type: ignore[valid-type]
     node_kernel: Annotated[str | None, Field(pattern=r"^\d+\.\d+$")] = None
-    admin_role_arns: list[Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:role/.+$")]] = (
-        Field(default_factory=list)
+    admin_role_arns: list[Annotated[str, Field(pattern=r"^arn:aws:iam::\d{12}:role/.+$")]] = Field(
+        default_factory=list
     )
     deletion_protection: bool | None = None
     cilium: CiliumSettings = Field(default_factory=CiliumSettings)
@@ -124,6 +125,11 @@ class EksClusterConfig(ConfigModel):
     @classmethod
     def _region(cls, value: str) -> str:
         return check_region(value, AWS_REGIONS, "AWS")
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _kubernetes_version(cls, value: str) -> str:
+        return check_kubernetes_version(value)
 
     @model_validator(mode="after")
     def _zones_in_region(self) -> EksClusterConfig:
@@ -169,7 +175,12 @@ def _kubeconfig(name: str, endpoint: str, ca_data: str, region: str) -> str:
         {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+            "clusters": [
+                {
+                    "name": name,
+                    "cluster": {"server": endpoint, "certificate-authority-data": ca_data},
+                }
+            ],
             "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
             "current-context": name,
             "users": [
@@ -179,7 +190,14 @@ def _kubeconfig(name: str, endpoint: str, ca_data: str, region: str) -> str:
                         "exec": {
                             "apiVersion": "client.authentication.k8s.io/v1beta1",
                             "command": "aws",
-                            "args": ["eks", "get-token", "--cluster-name", name, "--region", region],
+                            "args": [
+                                "eks",
+                                "get-token",
+                                "--cluster-name",
+                                name,
+                                "--region",
+                                region,
+                            ],
                         }
                     },
                 }
@@ -257,7 +275,9 @@ class EksCluster(pulumi.ComponentResource):
                 subnet_ids=subnet_ids,
                 endpoint_private_access=True,
                 endpoint_public_access=config.endpoint.public,
-                public_access_cidrs=config.endpoint.allowed_cidrs if config.endpoint.public else None,
+                public_access_cidrs=config.endpoint.allowed_cidrs
+                if config.endpoint.public
+                else None,
             ),
             kubernetes_network_config=aws.eks.ClusterKubernetesNetworkConfigArgs(
                 service_ipv4_cidr=config.network.service_cidr,
@@ -300,7 +320,9 @@ class EksCluster(pulumi.ComponentResource):
             }
         )
 
-    def _network(self, name: str, config: EksClusterConfig, tags: dict[str, str]) -> pulumi.Input[list[str]]:
+    def _network(
+        self, name: str, config: EksClusterConfig, tags: dict[str, str]
+    ) -> pulumi.Input[list[str]]:
         """A VPC with a public and a private subnet per zone, or the subnets the user gave."""
         if config.network.subnet_ids:
             return list(config.network.subnet_ids)
@@ -342,13 +364,22 @@ class EksCluster(pulumi.ComponentResource):
                 opts=self._child,
             )
             aws.ec2.RouteTableAssociation(
-                f"{name}-public-{zone}", subnet_id=public.id, route_table_id=public_rt.id,
-                region=region, opts=self._child,
+                f"{name}-public-{zone}",
+                subnet_id=public.id,
+                route_table_id=public_rt.id,
+                region=region,
+                opts=self._child,
             )
-            eip = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", region=region, tags=tags, opts=self._child)
+            eip = aws.ec2.Eip(
+                f"{name}-nat-{zone}", domain="vpc", region=region, tags=tags, opts=self._child
+            )
             nat = aws.ec2.NatGateway(
-                f"{name}-nat-{zone}", subnet_id=public.id, allocation_id=eip.id, region=region,
-                tags=tags, opts=self._child,
+                f"{name}-nat-{zone}",
+                subnet_id=public.id,
+                allocation_id=eip.id,
+                region=region,
+                tags=tags,
+                opts=self._child,
             )
             private = aws.ec2.Subnet(
                 f"{name}-private-{zone}",
@@ -368,8 +399,11 @@ class EksCluster(pulumi.ComponentResource):
                 opts=self._child,
             )
             aws.ec2.RouteTableAssociation(
-                f"{name}-private-{zone}", subnet_id=private.id, route_table_id=private_rt.id,
-                region=region, opts=self._child,
+                f"{name}-private-{zone}",
+                subnet_id=private.id,
+                route_table_id=private_rt.id,
+                region=region,
+                opts=self._child,
             )
             private_ids.append(private.id)
         return private_ids
@@ -393,7 +427,9 @@ class EksCluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[entry]),
             )
 
-    def _operator_role(self, name: str, config: EksClusterConfig, tags: dict[str, str]) -> pulumi.Output[str]:
+    def _operator_role(
+        self, name: str, config: EksClusterConfig, tags: dict[str, str]
+    ) -> pulumi.Output[str]:
         """IRSA role for kube-system/cilium-operator with the ENI permissions it needs."""
         issuer = self.cluster.identities[0].oidcs[0].issuer
         oidc = aws.iam.OpenIdConnectProvider(
@@ -423,7 +459,9 @@ class EksCluster(pulumi.ComponentResource):
                 }
             )
         )
-        role = aws.iam.Role(f"{name}-cilium-operator", assume_role_policy=trust, tags=tags, opts=self._child)
+        role = aws.iam.Role(
+            f"{name}-cilium-operator", assume_role_policy=trust, tags=tags, opts=self._child
+        )
         aws.iam.RolePolicy(
             f"{name}-cilium-operator-eni",
             role=role.id,
@@ -431,7 +469,11 @@ class EksCluster(pulumi.ComponentResource):
                 {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {"Effect": "Allow", "Action": list(CILIUM_OPERATOR_ENI_ACTIONS), "Resource": "*"}
+                        {
+                            "Effect": "Allow",
+                            "Action": list(CILIUM_OPERATOR_ENI_ACTIONS),
+                            "Resource": "*",
+                        }
                     ],
                 }
             ),
@@ -440,7 +482,11 @@ class EksCluster(pulumi.ComponentResource):
         return role.arn
 
     def _node_groups(
-        self, name: str, config: EksClusterConfig, subnet_ids: pulumi.Input[list[str]], tags: dict[str, str]
+        self,
+        name: str,
+        config: EksClusterConfig,
+        subnet_ids: pulumi.Input[list[str]],
+        tags: dict[str, str],
     ) -> None:
         node_role = aws.iam.Role(
             f"{name}-node-role",
@@ -481,7 +527,9 @@ class EksCluster(pulumi.ComponentResource):
                 labels=pool.labels,
                 # EKS spells the effect NO_EXECUTE; Kubernetes shows it as NoExecute.
                 taints=[
-                    aws.eks.NodeGroupTaintArgs(key=taint["key"], value=taint["value"], effect="NO_EXECUTE")
+                    aws.eks.NodeGroupTaintArgs(
+                        key=taint["key"], value=taint["value"], effect="NO_EXECUTE"
+                    )
                 ],
                 region=config.region,
                 tags=tags,

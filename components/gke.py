@@ -15,7 +15,14 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from components.cilium import CiliumSettings, check_profile
-from components.common import ConfigModel, EndpointAccess, NodePool, check_cidr, field_error
+from components.common import (
+    ConfigModel,
+    EndpointAccess,
+    NodePool,
+    check_cidr,
+    check_kubernetes_version,
+    field_error,
+)
 from components.regions import GCP_REGIONS, check_region
 
 __all__ = ["GKE_NODE_IMAGE_KERNEL", "GkeClusterConfig", "GkeMode", "GkeNetwork"]
@@ -84,6 +91,11 @@ class GkeClusterConfig(ConfigModel):
     @classmethod
     def _region(cls, value: str) -> str:
         return check_region(value, GCP_REGIONS, "GCP")
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _kubernetes_version(cls, value: str) -> str:
+        return check_kubernetes_version(value)
 
     @model_validator(mode="after")
     def _mode_rules(self) -> GkeClusterConfig:

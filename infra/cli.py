@@ -12,7 +12,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from components.catalog import DEFAULT_CHART_VERSION, check_version, known_versions, load_catalog, pins_for
+from components.catalog import (
+    DEFAULT_CHART_VERSION,
+    check_version,
+    known_versions,
+    load_catalog,
+    pins_for,
+)
 from infra.config import ConfigError
 
 __all__ = ["app"]
@@ -35,14 +41,20 @@ def _fail(problems: list[str], code: int = 2) -> typer.Exit:
 
 @app.command()
 def plan(
-    stack: Annotated[str, typer.Option(help="Stack to plan: reads Pulumi.<stack>.yaml")] = "staging",
+    stack: Annotated[
+        str, typer.Option(help="Stack to plan: reads Pulumi.<stack>.yaml")
+    ] = "staging",
     stack_file: Annotated[
         Path | None, typer.Option(help="Plan this stack file instead of Pulumi.<stack>.yaml")
     ] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default out/<stack>)")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default out/<stack>)")
+    ] = None,
     policy_config: Annotated[
         Path | None,
-        typer.Option(help="Policy pack config (default policies/config/<stack>.json when it exists)"),
+        typer.Option(
+            help="Policy pack config (default policies/config/<stack>.json when it exists)"
+        ),
     ] = None,
     compare: Annotated[
         Path | None, typer.Option(help="Another plan's output folder to diff against (e.g. main's)")
@@ -53,8 +65,12 @@ def plan(
 
     try:
         code = offline.run(
-            stack, stack_file=stack_file, out_dir=out_dir, policy_config=policy_config,
-            compare=compare, console=out,
+            stack,
+            stack_file=stack_file,
+            out_dir=out_dir,
+            policy_config=policy_config,
+            compare=compare,
+            console=out,
         )
     except ConfigError as exc:
         err.print(f"[bold red]invalid stack config[/] for stack {stack!r}:", highlight=False)
@@ -74,7 +90,9 @@ def digests(
     for v in versions:
         if v not in load_catalog():
             continue
-        table = Table(title=f"Cilium chart {v}" + (" (default)" if v == DEFAULT_CHART_VERSION else ""))
+        table = Table(
+            title=f"Cilium chart {v}" + (" (default)" if v == DEFAULT_CHART_VERSION else "")
+        )
         for column in ("values path", "repository", "tag", "digest"):
             table.add_column(column, overflow="fold")
         for cloud in ("eks", "gke"):

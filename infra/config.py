@@ -103,6 +103,8 @@ def _message(error: Mapping[str, Any]) -> str:
         close = difflib.get_close_matches(key, sorted(_KNOWN_KEYS), n=1)
         hint = f"did you mean {close[0]!r}?" if close else "remove it"
         return f"unknown key; {hint} (keys are camelCase, see Pulumi.yaml)"
+    if kind == "too_short":
+        return "must not be empty; add at least one entry"
     if kind == "missing":
         return "required but missing; add it"
     if kind == "union_tag_invalid":
@@ -114,7 +116,9 @@ def _message(error: Mapping[str, Any]) -> str:
     if kind == "meshless_field":
         return str(error["msg"])
     value = error.get("input")
-    shown = json.dumps(value) if isinstance(value, (str, int, float, bool)) else type(value).__name__
+    shown = (
+        json.dumps(value) if isinstance(value, (str, int, float, bool)) else type(value).__name__
+    )
     return f"{error['msg']} (got {shown})"
 
 

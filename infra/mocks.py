@@ -71,7 +71,9 @@ def _aws_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict
     if typ == "aws:eks/nodeGroup:NodeGroup":
         return f"{inputs.get('clusterName')}:{inputs.get('nodeGroupName')}", {"status": "ACTIVE"}
     if typ == "aws:eks/addon:Addon":
-        return f"{inputs.get('clusterName')}:{inputs.get('addonName')}", {"addonVersion": "v1.11.4-eksbuild.2"}
+        return f"{inputs.get('clusterName')}:{inputs.get('addonName')}", {
+            "addonVersion": "v1.11.4-eksbuild.2"
+        }
     return f"{name}-{_hex(name, 8)}", {}
 
 
@@ -102,7 +104,10 @@ def _gcp_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict
         ring = inputs.get("keyRing", f"projects/{project}/locations/global/keyRings/ring")
         return f"{ring}/cryptoKeys/{inputs.get('name', name)}", {}
     if typ == "gcp:kms/keyRing:KeyRing":
-        return f"projects/{project}/locations/{inputs.get('location')}/keyRings/{inputs.get('name', name)}", {}
+        return (
+            f"projects/{project}/locations/{inputs.get('location')}/keyRings/{inputs.get('name', name)}",
+            {},
+        )
     if typ == "gcp:serviceaccount/account:Account":
         email = f"{inputs.get('accountId', name)}@{project}.iam.gserviceaccount.com"
         return email, {"email": email, "member": f"serviceAccount:{email}"}
@@ -142,7 +147,11 @@ class MeshlessMocks(pulumi_mocks.Mocks):
             project = args.args.get("projectId") or "meshless-project"
             return {"projectId": project, "number": FAKE_GCP_PROJECT_NUMBER, "name": project}, None
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": FAKE_ACCOUNT, "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/plan", "userId": "AIDAPLAN"}, None
+            return {
+                "accountId": FAKE_ACCOUNT,
+                "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/plan",
+                "userId": "AIDAPLAN",
+            }, None
         return {}, None
 
 
@@ -169,7 +178,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recorded: dict[str, RecordedResource] = {}
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         _ensure_event_loop()
         response = super().RegisterResource(request)
         urn = response.urn
@@ -194,7 +203,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 self.recorded[urn].outputs = dict(registration.state)
         return response
 
-    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResourceOutputs(self, request: Any) -> Any:
         _ensure_event_loop()
         if request.urn in self.recorded:
             self.recorded[request.urn].outputs = rpc.deserialize_properties(

@@ -82,7 +82,9 @@ def read_stack_file(path: Path) -> dict[str, str]:
     return values
 
 
-def record_program(stack: str, stack_plan: StackPlan, values: dict[str, str]) -> list[RecordedResource]:
+def record_program(
+    stack: str, stack_plan: StackPlan, values: dict[str, str]
+) -> list[RecordedResource]:
     """Register every resource of the program against a recording mock monitor."""
     monitor = RecordingMonitor(MeshlessMocks())
     pulumi.runtime.set_all_config(values)
@@ -175,7 +177,11 @@ def write_manifests(resources: list[dict[str, Any]], directory: Path) -> int:
             meta = inputs.get("metadata") or {}
             name = f"{_slug(inputs['kind'])}-{_slug(meta.get('namespace', 'cluster'))}-{_slug(meta.get('name', 'unnamed'))}.yaml"
             body = yaml.safe_dump(
-                {k: inputs[k] for k in ("apiVersion", "kind", "metadata", "spec", "data") if k in inputs},
+                {
+                    k: inputs[k]
+                    for k in ("apiVersion", "kind", "metadata", "spec", "data")
+                    if k in inputs
+                },
                 sort_keys=False,
             )
         else:
@@ -248,7 +254,9 @@ def run(
     except GateInputError as exc:
         raise PlanInputError(str(exc)) from None
     report_json = report.to_json()
-    (target / "policy-report.json").write_text(json.dumps(report_json, indent=2) + "\n", encoding="utf-8")
+    (target / "policy-report.json").write_text(
+        json.dumps(report_json, indent=2) + "\n", encoding="utf-8"
+    )
 
     diff_markdown = None
     if compare is not None:
@@ -277,5 +285,8 @@ def run(
         console.print(summary.splitlines()[0], highlight=False)
         if report_json.get("violations"):
             render_table(report, console)
-        console.print(f"wrote {target}/: resources.json, manifests/, policy-report.json, summary.md, graph.mmd", highlight=False)
+        console.print(
+            f"wrote {target}/: resources.json, manifests/, policy-report.json, summary.md, graph.mmd",
+            highlight=False,
+        )
     return 1 if report_json.get("mandatory", 0) else 0

@@ -69,7 +69,9 @@ def raw_config(values: Mapping[str, str]) -> dict[str, Any]:
     return raw
 
 
-def _check_policies_fit(index: int, cluster: EksClusterConfig | GkeClusterConfig, policies: PolicySet) -> list[str]:
+def _check_policies_fit(
+    index: int, cluster: EksClusterConfig | GkeClusterConfig, policies: PolicySet
+) -> list[str]:
     """Rules that need both the cluster's Cilium settings and its traffic policies."""
     settings = cluster.cilium_settings
     where = f"{NAMESPACE}:clusters[{index}].trafficPolicies"
