@@ -261,6 +261,7 @@ class TestPullRequestFlow:
         assert pulumi["policyPacks"] == "policies"
         assert pulumi["policyPackConfigs"] == "policies/config/${{ matrix.stack }}.json"
         assert pulumi["comment-on-pr"] is True
+        assert job["concurrency"]["cancel-in-progress"] is False, "never kill a running preview"
 
 
 class TestDeployFlow:
