@@ -237,11 +237,15 @@ def _is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG_VALUE
 
 
-def _secret_identity(value: Any) -> Any:
-    """What two secrets are compared by: the plaintext when the export carries it."""
-    if isinstance(value, dict):
-        return ("plaintext", value.get("plaintext", value.get("value")))
-    return ("redacted",)
+def _secret_identity(value: Any) -> tuple[Any, ...]:
+    """What two secrets are compared by: the plaintext when the state carries it.
+
+    A redacted `[secret]` and an encrypted envelope (`ciphertext`, re-encrypted with a fresh
+    nonce on every export) carry nothing comparable, so two of them count as equal.
+    """
+    if isinstance(value, dict) and "plaintext" in value:
+        return ("plaintext", value["plaintext"])
+    return ("opaque",)
 
 
 def _key_path(prefix: str, key: str) -> str:

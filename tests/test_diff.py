@@ -276,6 +276,11 @@ class TestSecrets:
         b, h = write_plan(tmp_path / "b", b_res), write_plan(tmp_path / "h", h_res)
         assert compare_plans(b, h).is_empty
 
+    def test_encrypted_secrets_compare_equal(self) -> None:
+        before = {"urn": "u", "inputs": {"k": {**SECRET_SIG, "ciphertext": "v1:aaa"}}}
+        after = {"urn": "u", "inputs": {"k": {**SECRET_SIG, "ciphertext": "v1:bbb"}}}
+        assert diff_inputs(before, after) is None
+
     def test_redacted_exports_compare_equal(self) -> None:
         before = {"urn": "u", "inputs": {"k": SECRET_MARKER}}
         assert diff_inputs(before, copy.deepcopy(before)) is None
