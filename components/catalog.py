@@ -99,9 +99,11 @@ def pins_for(version: str, cloud: str) -> dict[str, ImagePin]:
     return pins
 
 
-def check_version(version: str) -> list[CatalogProblem]:
+def check_version(
+    version: str, catalog: dict[str, dict[str, dict[str, object]]] | None = None
+) -> list[CatalogProblem]:
     """Problems with one version's entries: missing images, malformed digests or tags."""
-    catalog = load_catalog()
+    catalog = load_catalog() if catalog is None else catalog
     if version not in catalog:
         return [CatalogProblem(version, "-", f"not in the catalog ({', '.join(known_versions())})")]
     entries = catalog[version]

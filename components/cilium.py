@@ -258,6 +258,8 @@ def _cloud_values(facts: ClusterFacts, images: dict) -> dict[str, Any]:
         "routingMode": "native",
         "ipv4NativeRoutingCIDR": facts.pod_cidr,
         "cni": {"binPath": "/home/kubernetes/bin"},
+        # Not in values.yaml but read by the chart's nodeinit startup script (cilium-cli sets
+        # them for GKE): wrap the kubelet so it uses Cilium's CNI, and delete GKE's cbr0.
         "nodeinit": {
             "enabled": True,
             "reconfigureKubelet": True,
