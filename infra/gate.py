@@ -681,7 +681,7 @@ def gate_command(
         stack, project = _stack_of(resources)
         result = run_gate(resources, policy_config=policy_config, stack=stack, project=project)
     except GateError as exc:
-        errors.print(f"[bold red]gate:[/] {escape(str(exc))}", highlight=False)
+        errors.print(f"[bold red]gate:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     render_table(result, console)
     if report is not None:

@@ -174,6 +174,11 @@ class Stack:
             self.remove(name)
         return self
 
+    def copy(self) -> Stack:
+        clone = Stack(self.name, copy.deepcopy(self.resources))
+        clone._qualified = dict(self._qualified)
+        return clone
+
     def remove(self, name: str) -> None:
         self.resources.remove(self[name])
 
