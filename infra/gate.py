@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -570,23 +571,28 @@ class PolicyPackSession:
         self._call("Configure", request)
 
     def analyze(self, resources: list[dict]) -> list[Violation]:
-        """Analyze each custom resource (inputs as properties), pipelined."""
+        """Analyze each custom resource (inputs as properties). Calls are pipelined: the next
+        request is built and sent while the pack works on the previous ones."""
+        messages = _Messages(resources)
+        found: list[Violation] = []
+        window: deque[tuple[str, Any]] = deque()
+        for res in resources:
+            if res.get("custom"):
+                window.append((res["urn"], self.stub.Analyze.future(messages.analyze(res))))
+            if len(window) >= _PIPELINE:
+                found += self._analyzed(*window.popleft())
+        while window:
+            found += self._analyzed(*window.popleft())
+        return found
+
+    @staticmethod
+    def _analyzed(urn: str, call: Any) -> list[Violation]:
         import grpc
 
-        messages = _Messages(resources)
-        custom = [r for r in resources if r.get("custom")]
-        found: list[Violation] = []
-        for start in range(0, len(custom), _PIPELINE):
-            batch = custom[start : start + _PIPELINE]
-            calls = [self.stub.Analyze.future(messages.analyze(r)) for r in batch]
-            for res, call in zip(batch, calls, strict=True):
-                try:
-                    found += _diagnostics(call.result(), res["urn"])
-                except grpc.RpcError as exc:
-                    raise GateError(
-                        f"policy pack Analyze failed on {res['urn']}: {exc.details()}"
-                    ) from None
-        return found
+        try:
+            return _diagnostics(call.result(), urn)
+        except grpc.RpcError as exc:
+            raise GateError(f"policy pack Analyze failed on {urn}: {exc.details()}") from None
 
     def analyze_stack(self, resources: list[dict]) -> list[Violation]:
         from pulumi.runtime.proto import analyzer_pb2

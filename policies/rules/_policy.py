@@ -28,6 +28,8 @@ __all__ = [
     "Report",
     "Resource",
     "StackReport",
+    "kubernetes_objects",
+    "of_types",
     "resource_policy",
     "stack_policy",
 ]
@@ -49,7 +51,19 @@ class Resource:
     dependencies: tuple[str, ...] = field(default=())
 
 
+TypeFilter = Callable[[str], bool]
 ResourceValidator = Callable[[Resource, Report, Mapping[str, Any]], None]
+
+
+def of_types(*types: str) -> TypeFilter:
+    """A filter for resource policies that look at these type tokens only."""
+    return frozenset(types).__contains__
+
+
+def kubernetes_objects(resource_type: str) -> bool:
+    return resource_type.startswith("kubernetes:")
+
+
 StackValidator = Callable[[list[Resource], StackReport, Mapping[str, Any]], None]
 
 
@@ -66,9 +80,16 @@ def resource_policy(
     description: str,
     enforcement_level: EnforcementLevel,
     validate: ResourceValidator,
+    applies_to: TypeFilter,
     config_schema: PolicyConfigSchema | None = None,
 ) -> ResourceValidationPolicy:
+    """A resource policy whose validator only sees resources ``applies_to`` accepts (the
+    filter runs before the properties are copied: the engine calls every policy for every
+    resource, and most policies care about one or two types)."""
+
     def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        if not applies_to(args.resource_type):
+            return
         resource = Resource(args.resource_type, args.name, args.urn, plain(args.props))
 
         def report(message: str) -> None:
@@ -88,12 +109,12 @@ def resource_policy(
     )
 
 
-def _stack_resource(res: Any) -> Resource:
+def _stack_resource(res: Any, needs_props: TypeFilter) -> Resource:
     return Resource(
         type=res.resource_type,
         name=res.name,
         urn=res.urn,
-        props=plain(res.props),
+        props=plain(res.props) if needs_props(res.resource_type) else {},
         parent=res.parent.urn if res.parent is not None else None,
         provider=res.provider.urn if res.provider is not None else None,
         dependencies=tuple(dep.urn for dep in res.dependencies),
@@ -105,11 +126,15 @@ def stack_policy(
     description: str,
     enforcement_level: EnforcementLevel,
     validate: StackValidator,
+    needs_props: TypeFilter,
     config_schema: PolicyConfigSchema | None = None,
 ) -> StackValidationPolicy:
+    """A stack policy; ``needs_props`` says whose properties it reads (the others arrive with
+    empty props but with their edges: parent, provider, dependencies)."""
+
     def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         try:
-            resources = [_stack_resource(r) for r in args.resources]
+            resources = [_stack_resource(r, needs_props) for r in args.resources]
             validate(resources, report_violation, args.get_config() or {})
         except Exception as exc:  # see resource_policy
             report_violation(_internal_error(name, exc), None)

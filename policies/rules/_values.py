@@ -61,8 +61,16 @@ MISSING: Final = _Missing()
 
 def plain(value: Any) -> Any:
     """The data behind the SDK's proxies: dicts, lists and scalars, unknowns left as sentinels."""
-    if isinstance(value, _DictProxy | _ListProxy):
+    kind = type(value)  # exact type checks first: this runs for every property of every resource
+    if kind is _DictProxy or kind is _ListProxy:
         value = value["__target"]
+        kind = type(value)
+    if kind is dict:
+        return {k: plain(v) for k, v in value.items()}
+    if kind is list:
+        return [plain(v) for v in value]
+    if kind in (str, int, float, bool) or value is None:
+        return value
     if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):

@@ -12,7 +12,7 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema
 
-from ._policy import Report, Resource, resource_policy
+from ._policy import Report, Resource, of_types, resource_policy
 from ._values import DIGEST_RE, MISSING, describe, is_true, is_unknown, lookup, resource_label
 from .catalog import load_catalog
 from .cilium import IMAGE_SLOTS, ImageSlot, is_cilium_release
@@ -32,7 +32,7 @@ _REFERENCE_DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
 
 def _cilium_values(res: Resource) -> Any | None:
     """The release's values when it is a Cilium release, else None."""
-    if res.type != HELM_RELEASE or not is_cilium_release(res.props):
+    if not is_cilium_release(res.props):
         return None
     return res.props.get("values", MISSING)
 
@@ -102,6 +102,7 @@ CILIUM_IMAGES_DIGEST_PINNED = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_images_pinned,
+    applies_to=of_types(HELM_RELEASE),
 )
 
 
@@ -167,6 +168,7 @@ CILIUM_DIGESTS_MATCH_CATALOG = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_catalog,
+    applies_to=of_types(HELM_RELEASE),
     config_schema=PolicyConfigSchema(
         properties={
             "allowedDigests": {
@@ -185,7 +187,7 @@ def _repository(props: dict[str, Any]) -> Any:
 
 
 def _validate_chart(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    if res.type != HELM_RELEASE or not is_cilium_release(res.props):
+    if not is_cilium_release(res.props):
         return
     label = resource_label(res.type, res.name)
     version = res.props.get("version", MISSING)
@@ -214,6 +216,7 @@ CHART_VERSION_EXACT = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_chart,
+    applies_to=of_types(HELM_RELEASE),
 )
 
 _POD_SPEC_PATHS = {
@@ -229,9 +232,7 @@ _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
 
 def _validate_workloads(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    spec_path = _POD_SPEC_PATHS.get(res.type)
-    if spec_path is None:
-        return
+    spec_path = _POD_SPEC_PATHS[res.type]
     label = resource_label(res.type, res.name)
     pod_spec = lookup(res.props, spec_path)
     if not isinstance(pod_spec, dict):
@@ -269,4 +270,5 @@ WORKLOAD_IMAGES_DIGEST_PINNED = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_workloads,
+    applies_to=of_types(*_POD_SPEC_PATHS),
 )

@@ -13,17 +13,17 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel
 
-from ._policy import Report, Resource, StackReport, resource_policy, stack_policy
+from ._policy import Report, Resource, StackReport, of_types, resource_policy, stack_policy
 from ._values import MISSING, describe, is_true, lookup, resource_label
 from .cilium import is_cilium_release
-from .kinds import HELM_RELEASE
+from .kinds import CCNP, CNP, GKE_CLUSTER, HELM_RELEASE
 from .topology import Cluster, Topology, l7_rule_kinds
 
 __all__ = ["HUBBLE_RELAY_ENABLED", "L7_PROXY_READY"]
 
 
 def _validate_hubble(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    if res.type != HELM_RELEASE or not is_cilium_release(res.props):
+    if not is_cilium_release(res.props):
         return
     values = res.props.get("values", MISSING)
     for path in ("hubble.enabled", "hubble.relay.enabled"):
@@ -44,6 +44,7 @@ HUBBLE_RELAY_ENABLED = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_hubble,
+    applies_to=of_types(HELM_RELEASE),
 )
 
 
@@ -107,4 +108,5 @@ L7_PROXY_READY = stack_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_l7,
+    needs_props=of_types(HELM_RELEASE, CNP, CCNP, GKE_CLUSTER),
 )

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema
 
-from ._policy import Report, Resource, resource_policy
+from ._policy import Report, Resource, kubernetes_objects, of_types, resource_policy
 from ._values import MISSING, describe, is_unknown, iter_dicts, lookup, resource_label
 from .kinds import EKS_CLUSTER, GKE_CLUSTER, HELM_RELEASE
 
@@ -30,6 +30,7 @@ __all__ = [
     "NO_ISTIO_LEFTOVERS",
 ]
 
+_CLUSTERS: Final = of_types(EKS_CLUSTER, GKE_CLUSTER)
 _DEFAULT_EKS_LOG_TYPES: Final = ["api", "audit", "authenticator"]
 _DEFAULT_GKE_LOG_COMPONENTS: Final = ["SYSTEM_COMPONENTS", "APISERVER"]
 
@@ -124,6 +125,7 @@ CLUSTER_API_ENDPOINT_RESTRICTED = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_endpoint,
+    applies_to=_CLUSTERS,
     config_schema=PolicyConfigSchema(
         properties={
             "allowedCidrs": {
@@ -187,6 +189,7 @@ CLUSTER_SECRETS_ENCRYPTION = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_encryption,
+    applies_to=_CLUSTERS,
 )
 
 
@@ -231,6 +234,7 @@ CLUSTER_CONTROL_PLANE_LOGGING = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_logging,
+    applies_to=_CLUSTERS,
     config_schema=PolicyConfigSchema(
         properties={
             "eksLogTypes": {
@@ -261,8 +265,6 @@ def _gke_flag_policy_check(
 
 
 def _validate_private_nodes(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    if res.type != GKE_CLUSTER:
-        return
     _gke_flag_policy_check(
         res,
         report,
@@ -280,12 +282,11 @@ GKE_PRIVATE_NODES = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_private_nodes,
+    applies_to=of_types(GKE_CLUSTER),
 )
 
 
 def _validate_shielded(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    if res.type != GKE_CLUSTER:
-        return
     _gke_flag_policy_check(
         res,
         report,
@@ -301,12 +302,11 @@ GKE_SHIELDED_NODES = resource_policy(
     description="GKE shielded nodes stay on (enableShieldedNodes is not false).",
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_shielded,
+    applies_to=of_types(GKE_CLUSTER),
 )
 
 
 def _validate_workload_identity(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    if res.type != GKE_CLUSTER:
-        return
     pool = lookup(res.props, "workloadIdentityConfig.workloadPool")
     if is_unknown(pool) or (isinstance(pool, str) and pool.endswith(".svc.id.goog")):
         return  # an unknown pool (a project id still to be created) is reported as unverifiable
@@ -325,12 +325,11 @@ GKE_WORKLOAD_IDENTITY = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_workload_identity,
+    applies_to=of_types(GKE_CLUSTER),
 )
 
 
 def _validate_deletion_protection(res: Resource, report: Report, config: Mapping[str, Any]) -> None:
-    if res.type not in (EKS_CLUSTER, GKE_CLUSTER):
-        return
     environment = str(config.get("environment") or "prod")
     if environment != "prod":
         return
@@ -353,6 +352,7 @@ CLUSTER_DELETION_PROTECTION = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_deletion_protection,
+    applies_to=_CLUSTERS,
     config_schema=PolicyConfigSchema(
         properties={
             "environment": {
@@ -367,8 +367,6 @@ CLUSTER_DELETION_PROTECTION = resource_policy(
 
 
 def _validate_atomic(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    if res.type != HELM_RELEASE:
-        return
     for key in ("atomic", "cleanupOnFail"):
         value = res.props.get(key, MISSING)
         if value is not True:
@@ -387,6 +385,7 @@ HELM_RELEASE_ATOMIC = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_atomic,
+    applies_to=of_types(HELM_RELEASE),
 )
 
 _ISTIO_LABELS: Final = ("istio-injection", "istio.io/rev", "sidecar.istio.io/inject")
@@ -415,8 +414,6 @@ def _istio_chart(props: dict[str, Any]) -> bool:
 
 
 def _validate_istio(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    if not res.type.startswith("kubernetes:"):
-        return
     label = resource_label(res.type, res.name)
     group = res.type.split(":")[1].split("/")[0]
     if group.endswith("istio.io"):
@@ -447,4 +444,5 @@ NO_ISTIO_LEFTOVERS = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_istio,
+    applies_to=kubernetes_objects,
 )

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from pulumi_policy import EnforcementLevel
 
-from ._policy import Report, Resource, resource_policy
+from ._policy import Report, Resource, of_types, resource_policy
 from ._values import is_unknown, resource_label
 from .cilium import is_cilium_release
 from .kinds import EKS_CLUSTER, GKE_CLUSTER, HELM_RELEASE
@@ -60,8 +60,8 @@ def _walk(data: Any, keys: list[str], here: str) -> Iterator[tuple[str, Any]]:
 
 
 def _validate(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    fields = COMPUTED_FIELDS.get(res.type)
-    if not fields or (res.type == HELM_RELEASE and not is_cilium_release(res.props)):
+    fields = COMPUTED_FIELDS[res.type]
+    if res.type == HELM_RELEASE and not is_cilium_release(res.props):
         return
     reported: set[str] = set()
     for path, owner in fields:
@@ -86,4 +86,5 @@ PREVIEW_UNVERIFIABLE_VALUES = resource_policy(
     ),
     enforcement_level=EnforcementLevel.ADVISORY,
     validate=_validate,
+    applies_to=of_types(*COMPUTED_FIELDS),
 )

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from pulumi_policy import EnforcementLevel
 
-from ._policy import Report, Resource, resource_policy
+from ._policy import Report, Resource, kubernetes_objects, of_types, resource_policy
 from ._values import MISSING, describe, is_unknown, lookup, resource_label
 from .cilium import is_cilium_release
 from .kinds import EKS_ADDON, EKS_CLUSTER, GKE_CLUSTER, GKE_MODE_LABEL, HELM_RELEASE
@@ -64,7 +64,7 @@ def _api_endpoint_problems(values: dict[str, Any]) -> list[str]:
 
 
 def _validate_kpr(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    if res.type != HELM_RELEASE or not is_cilium_release(res.props):
+    if not is_cilium_release(res.props):
         return
     label = resource_label(res.type, res.name)
     values = res.props.get("values", MISSING)
@@ -90,6 +90,7 @@ KUBE_PROXY_REPLACEMENT_STRICT = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_kpr,
+    applies_to=of_types(HELM_RELEASE),
 )
 
 _CONFLICTING_ADDONS: Final = {
@@ -100,8 +101,6 @@ _CONFLICTING_ADDONS: Final = {
 
 
 def _validate_addons(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    if res.type != EKS_ADDON:
-        return
     label = resource_label(res.type, res.name)
     addon = res.props.get("addonName", MISSING)
     if is_unknown(addon) or addon is MISSING:
@@ -126,12 +125,11 @@ EKS_NO_CONFLICTING_ADDONS = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_addons,
+    applies_to=of_types(EKS_ADDON),
 )
 
 
 def _validate_bootstrap(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    if res.type != EKS_CLUSTER:
-        return
     value = res.props.get("bootstrapSelfManagedAddons", MISSING)
     if value is False:
         return
@@ -150,6 +148,7 @@ EKS_NO_BOOTSTRAP_ADDONS = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_bootstrap,
+    applies_to=of_types(EKS_CLUSTER),
 )
 
 
@@ -160,8 +159,6 @@ def _object_name(res: Resource) -> Any:
 
 
 def _validate_kube_proxy_objects(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    if not res.type.startswith("kubernetes:") or res.type.startswith("kubernetes:yaml"):
-        return
     name = _object_name(res)
     chart = res.props.get("chart") if res.type == HELM_RELEASE else None
     if name == "kube-proxy" or (isinstance(chart, str) and chart.endswith("kube-proxy")):
@@ -180,12 +177,11 @@ NO_KUBE_PROXY_OBJECTS = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_kube_proxy_objects,
+    applies_to=kubernetes_objects,
 )
 
 
 def _validate_gke_mode(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    if res.type != GKE_CLUSTER:
-        return
     label = resource_label(res.type, res.name)
     mode = lookup(res.props, f"resourceLabels.{GKE_MODE_LABEL}")
     datapath = res.props.get("datapathProvider", MISSING)
@@ -218,4 +214,5 @@ GKE_MODE_STATED = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_gke_mode,
+    applies_to=of_types(GKE_CLUSTER),
 )

@@ -12,9 +12,18 @@ from typing import Any, Final
 
 from pulumi_policy import EnforcementLevel
 
-from ._policy import Resource, StackReport, stack_policy
+from ._policy import Resource, StackReport, of_types, stack_policy
 from ._values import MISSING, describe, is_unknown, iter_dicts, lookup
-from .kinds import CNP, EKS_ADDON, EKS_NODE_GROUP, GKE_NODE_POOL
+from .kinds import (
+    CCNP,
+    CNP,
+    EKS_ADDON,
+    EKS_CLUSTER,
+    EKS_NODE_GROUP,
+    GKE_CLUSTER,
+    GKE_NODE_POOL,
+    HELM_RELEASE,
+)
 from .topology import Cluster, Topology
 
 __all__ = [
@@ -25,6 +34,8 @@ __all__ = [
 ]
 
 TAINT_KEY: Final = "node.cilium.io/agent-not-ready"
+# What the topology reads: cluster modes, which releases are Cilium, add-on names, policies.
+_TOPOLOGY: Final = (EKS_CLUSTER, GKE_CLUSTER, HELM_RELEASE)
 
 
 def _validate_one_release(
@@ -66,6 +77,7 @@ CLUSTER_HAS_ONE_CILIUM_RELEASE = stack_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_one_release,
+    needs_props=of_types(*_TOPOLOGY),
 )
 
 
@@ -105,6 +117,7 @@ EKS_COREDNS_AFTER_CILIUM = stack_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_coredns,
+    needs_props=of_types(*_TOPOLOGY, EKS_ADDON),
 )
 
 
@@ -170,6 +183,7 @@ NETWORK_POLICIES_AFTER_CILIUM = stack_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_policies,
+    needs_props=of_types(*_TOPOLOGY, CNP, CCNP),
 )
 
 
@@ -238,4 +252,5 @@ CILIUM_NODE_TAINT = stack_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_taints,
+    needs_props=of_types(*_TOPOLOGY, EKS_NODE_GROUP, GKE_NODE_POOL),
 )
