@@ -648,6 +648,15 @@ def run_gate(
 _LEVEL_STYLE = {"mandatory": "bold red", "advisory": "yellow", "remediate": "magenta"}
 
 
+def _short_urn(urn: str) -> str:
+    """``<type>::<name>`` of a URN, without stack, project and parent types (the report file
+    keeps the full URN)."""
+    parts = urn.split("::")
+    if len(parts) < 4:
+        return urn or "(stack)"
+    return f"{parts[2].rsplit('$', 1)[-1]}::{'::'.join(parts[3:])}"
+
+
 def render_table(report: GateReport, console: Console) -> None:
     title = f"{report.pack_name} v{report.pack_version} on stack {report.stack}"
     if not report.violations:
@@ -656,15 +665,15 @@ def render_table(report: GateReport, console: Console) -> None:
     table = Table(title=title, show_lines=True, expand=True)
     table.add_column("Policy", no_wrap=True)
     table.add_column("Enforcement", no_wrap=True)
-    table.add_column("URN", overflow="fold", ratio=1)
+    table.add_column("URN (type::name)", overflow="fold", ratio=1)
     table.add_column("Message", overflow="fold", ratio=2)
     for v in report.violations:
         level = f"[{_LEVEL_STYLE.get(v.enforcement_level, '')}]{v.enforcement_level}[/]"
-        table.add_row(v.policy_name, level, v.urn or "(stack)", v.message, end_section=False)
+        table.add_row(v.policy_name, level, _short_urn(v.urn), v.message)
     console.print(table)
     console.print(
         f"{report.mandatory} mandatory, {report.advisory} advisory violation(s) "
-        f"in {report.resources} resources"
+        f"in {report.resources} resources" + ("; blocked" if report.mandatory else "")
     )
 
 
@@ -690,6 +699,8 @@ def gate_command(
         errors.print(f"[bold red]gate:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     render_table(result, console)
+    for line in result.logs:  # the pack's own log output (pulumi.log), rarely anything
+        errors.print(f"[dim]policy pack log: {escape(line)}[/]", highlight=False)
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
