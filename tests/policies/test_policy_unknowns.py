@@ -160,3 +160,23 @@ def test_odd_input_never_breaks_the_pack(gate, stack, target: tuple[str, str], v
     fresh.set(resource, path, value)
     findings = gate.run(fresh)  # raises GateError on any gRPC error
     assert not any("could not evaluate" in v.message for v in findings), findings.text
+
+
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+class TestExportSecrets:
+    """A `pulumi stack export` holds secrets as plaintext (--show-secrets) or ciphertext."""
+
+    def test_plaintext_secret_is_judged_by_its_value(self, gate, stack) -> None:
+        secret = {SECRET_SIG_KEY: SECRET_SIG, "plaintext": '"strict"'}
+        stack.set(EKS_RELEASE, "values.kubeProxyReplacement", secret)
+        hits = gate.run(stack).of("kube-proxy-replacement-strict")
+        assert hits and '"strict"' in hits[0].message
+
+    def test_ciphertext_is_not_verifiable_and_fails_a_literal_policy(self, gate, stack) -> None:
+        secret = {SECRET_SIG_KEY: SECRET_SIG, "ciphertext": "AAABAM..."}
+        stack.set(EKS_RELEASE, "values.kubeProxyReplacement", secret)
+        hits = gate.run(stack).of("kube-proxy-replacement-strict")
+        assert hits and "unknown" in hits[0].message
