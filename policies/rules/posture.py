@@ -53,7 +53,8 @@ def _cidr_problem(cidr: Any, allowed: list[str]) -> str | None:
             allowed_net = ipaddress.ip_network(entry, strict=False)
         except ValueError:
             continue
-        if network.version == allowed_net.version and network.subnet_of(allowed_net):  # type: ignore[arg-type]
+        same_family = network.version == allowed_net.version
+        if same_family and network.subnet_of(allowed_net):  # type: ignore[arg-type]
             return None
     return f"{describe(cidr)} is not inside the allow-list {describe(allowed)}"
 

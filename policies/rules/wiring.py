@@ -230,17 +230,33 @@ def _validate_taints(
                 pool.urn,
             )
     for cluster in topology.clusters.values():
-        props = cluster.resource.props
-        if cluster.cloud != "gke" or cluster.mode != "cilium":
-            continue
-        if props.get("removeDefaultNodePool") is not True:
-            report(
-                f"{cluster.label} keeps GKE's default node pool "
-                f"(removeDefaultNodePool {describe(props.get('removeDefaultNodePool', MISSING))})"
-                f", whose nodes lack the Cilium taint. Set removeDefaultNodePool: true and use "
-                "tainted node pools",
-                cluster.resource.urn,
-            )
+        problem = _default_pool_problem(cluster)
+        if problem:
+            report(f"{problem}. {fix}, or set removeDefaultNodePool: true", cluster.resource.urn)
+
+
+def _default_pool_problem(cluster: Cluster) -> str | None:
+    """GKE creates a default node pool from the cluster's own nodeConfig unless removed."""
+    props = cluster.resource.props
+    if cluster.cloud != "gke" or cluster.mode != "cilium":
+        return None
+    if props.get("removeDefaultNodePool") is True:
+        return None
+    taints = lookup(props, "nodeConfig.taints")
+    tainted = _has_taint(taints)
+    if tainted:
+        return None
+    if tainted is None:
+        return (
+            f"{cluster.label}: the default node pool's nodeConfig.taints are unknown during "
+            "preview; they must be literal"
+        )
+    removed = describe(props.get("removeDefaultNodePool", MISSING))
+    return (
+        f"{cluster.label} keeps GKE's default node pool (removeDefaultNodePool {removed}) "
+        f"and its nodeConfig.taints are {describe(taints)}: those nodes would take pods before "
+        "Cilium manages them"
+    )
 
 
 CILIUM_NODE_TAINT = stack_policy(

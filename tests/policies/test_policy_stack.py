@@ -209,3 +209,9 @@ class TestCiliumNodeTaint:
         stack.to_dataplane_v2()
         stack.set("gke-main-general", "nodeConfig.taints", [])
         assert gate.run(stack).of("cilium-node-taint") == []
+
+    def test_gke_default_pool_with_the_taint_passes(self, gate, stack) -> None:
+        taint = {"key": "node.cilium.io/agent-not-ready", "value": "true", "effect": "NO_EXECUTE"}
+        stack.set("gke-main-cluster", "removeDefaultNodePool", False)
+        stack.set("gke-main-cluster", "nodeConfig.taints", [taint])
+        assert gate.run(stack).of("cilium-node-taint") == []
