@@ -133,9 +133,13 @@ class PlanDiff:
             )
         return line + "."
 
-    def to_markdown(self, title: str = "Changes against the base branch") -> str:
-        """GitHub-flavoured Markdown: verdict first, long lists collapsed."""
-        out = [f"### {title}", "", f"**{self.verdict()}**"]
+    def to_markdown(self, title: str | None = "Changes against the base branch") -> str:
+        """GitHub-flavoured Markdown: verdict first, long lists collapsed.
+
+        `title=None` leaves the heading to the caller (the summary has its own).
+        """
+        out = [f"### {title}", ""] if title else []
+        out.append(f"**{self.verdict()}**")
         if self.is_empty:
             return "\n".join(out) + "\n"
         if self.new_violations:
@@ -273,8 +277,17 @@ def _walk(before: Any, after: Any, path: str) -> Iterator[tuple[str, Any, Any]]:
             a = after[i] if i < len(after) else _MISSING
             yield from _walk(b, a, f"{path}[{i}]")
         return
+    if _is_number(before) and _is_number(after):
+        # JSON has one number type; the engine's wire format turns every int into a double.
+        if before != after:
+            yield path, before, after
+        return
     if before != after or type(before) is not type(after):
         yield path, before, after
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _display(value: Any) -> str:
@@ -284,6 +297,8 @@ def _display(value: Any) -> str:
         return SECRET_MARKER
     if value == UNKNOWN_SENTINEL:
         return "(unknown)"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     text = json.dumps(_redact(value), sort_keys=True)
     if len(text) > _MAX_VALUE_CHARS:
         text = text[: _MAX_VALUE_CHARS - 1] + "…"

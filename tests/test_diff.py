@@ -238,6 +238,17 @@ class TestChangedInputs:
         assert change is not None
         assert change.paths == ['metadata.labels["app.kubernetes.io/name"]']
 
+    def test_int_and_float_of_one_value_are_equal(self) -> None:
+        """Pulumi's wire format makes every number a double; 4 and 4.0 are the same input."""
+        before = {"urn": "u", "inputs": {"scaling": {"maxSize": 4}}}
+        assert diff_inputs(before, {"urn": "u", "inputs": {"scaling": {"maxSize": 4.0}}}) is None
+        change = diff_inputs(before, {"urn": "u", "inputs": {"scaling": {"maxSize": 6.0}}})
+        assert change is not None and change.values["scaling.maxSize"] == ("4", "6")
+
+    def test_true_is_not_one(self) -> None:
+        change = diff_inputs({"urn": "u", "inputs": {"x": 1}}, {"urn": "u", "inputs": {"x": True}})
+        assert change is not None and change.paths == ["x"]
+
     def test_type_change_of_equal_looking_values_counts(self) -> None:
         change = diff_inputs(
             {"urn": "u", "inputs": {"port": 443}}, {"urn": "u", "inputs": {"port": "443"}}
@@ -356,6 +367,10 @@ class TestMarkdown:
         assert lines[2] == "**21 to add, 0 to change, 0 to remove.**"
         assert "<details>" in md and "<summary>Added (21)</summary>" in md
         assert md.count("<details>") == md.count("</details>")
+
+    def test_without_title_the_verdict_is_the_first_line(self, tmp_path: Path, base: Path) -> None:
+        md = compare_plans(base, head_with(tmp_path, base_resources())).to_markdown(title=None)
+        assert md.splitlines()[0] == "**No changes against the base plan.**"
 
     def test_html_in_values_is_escaped(self) -> None:
         diff = PlanDiff(added=["urn:pulumi:s::p::t::<script>"], types={})
