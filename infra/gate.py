@@ -29,6 +29,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     import grpc
@@ -668,8 +669,13 @@ def render_table(report: GateReport, console: Console) -> None:
     table.add_column("URN (type::name)", overflow="fold", ratio=1)
     table.add_column("Message", overflow="fold", ratio=2)
     for v in report.violations:
-        level = f"[{_LEVEL_STYLE.get(v.enforcement_level, '')}]{v.enforcement_level}[/]"
-        table.add_row(v.policy_name, level, _short_urn(v.urn), v.message)
+        # Text, not markup: messages quote values such as "resourceLabels[meshless-gke-mode]".
+        table.add_row(
+            Text(v.policy_name),
+            Text(v.enforcement_level, style=_LEVEL_STYLE.get(v.enforcement_level, "")),
+            Text(_short_urn(v.urn)),
+            Text(v.message),
+        )
     console.print(table)
     console.print(
         f"{report.mandatory} mandatory, {report.advisory} advisory violation(s) "

@@ -6,14 +6,16 @@ found before the pack starts, so they cost nothing.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
 import typer
+from rich.console import Console
 from typer.testing import CliRunner
 
-from infra.gate import GateReport, gate_command, load_export, run_gate
+from infra.gate import GateReport, Violation, gate_command, load_export, render_table, run_gate
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "policies" / "config"
 EKS_RELEASE = "eks-main-cilium-release"
@@ -204,3 +206,25 @@ def test_typer_registration_parses_options(tmp_path) -> None:
         ],
     )
     assert result.exit_code == 2
+
+
+def test_table_prints_messages_verbatim() -> None:
+    """Messages quote values like resourceLabels[meshless-gke-mode]: not rich markup."""
+    urn = "urn:pulumi:prod::meshless::meshless:gcp:GkeCluster$gcp:container/cluster:Cluster::c"
+    report = GateReport(
+        "meshless-guardrails",
+        "0.1.0",
+        "prod",
+        None,
+        resources=1,
+        violations=[
+            Violation(
+                "gke-mode-stated", "mandatory", urn, "resourceLabels[meshless-gke-mode] is [b]x"
+            )
+        ],
+    )
+    out = io.StringIO()
+    render_table(report, Console(file=out, width=200))
+    text = out.getvalue()
+    assert "resourceLabels[meshless-gke-mode] is [b]x" in text
+    assert "gcp:container/cluster:Cluster::c" in text and "1 mandatory" in text
