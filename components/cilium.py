@@ -26,10 +26,12 @@ __all__ = [
     "GATEWAY_API_CRD_URLS",
     "GATEWAY_API_VERSION",
     "HUBBLE_METRICS_BY_ENVIRONMENT",
+    "IMAGE_OVERRIDE_PATHS",
     "CiliumRelease",
     "CiliumSettings",
     "ClusterFacts",
     "HubbleSettings",
+    "ImageOverride",
     "ProfileError",
     "build_values",
     "check_profile",
@@ -87,6 +89,31 @@ class HubbleSettings(ConfigModel):
     metrics: list[str] | None = None
 
 
+# Friendly names for imageOverrides -> the chart's values path of that image.
+IMAGE_OVERRIDE_PATHS = {
+    "agent": "image",
+    "operator": "operator.image",
+    "envoy": "envoy.image",
+    "hubbleRelay": "hubble.relay.image",
+    "hubbleUiBackend": "hubble.ui.backend.image",
+    "hubbleUiFrontend": "hubble.ui.frontend.image",
+    "certgen": "certgen.image",
+    "nodeinit": "nodeinit.image",
+    "clustermeshApiserver": "clustermesh.apiserver.image",
+}
+
+
+class ImageOverride(ConfigModel):
+    """An image outside the catalog, e.g. a patched Envoy or a registry mirror.
+
+    The digest is optional here on purpose: the policy pack, not the config parser, is the
+    gate that decides whether a tag-only or non-catalog digest may ship (allowedDigests)."""
+
+    repository: Annotated[str, Field(min_length=1)]
+    tag: Annotated[str, Field(min_length=1)]
+    digest: Annotated[str | None, Field(pattern=r"^sha256:[0-9a-f]{64}$")] = None
+
+
 class CiliumSettings(ConfigModel):
     """What a cluster's ``cilium:`` block may say. Everything else is derived."""
 
@@ -100,6 +127,12 @@ class CiliumSettings(ConfigModel):
     cluster_mesh: bool = False
     cluster_id: Annotated[int, Field(ge=0, le=255)] = 0
     operator_replicas: Annotated[int, Field(ge=1, le=5)] = 2
+    # Only `true` is valid on 1.16. Older spellings are accepted here so that a config carried
+    # over from Cilium <= 1.15 reaches the policy gate, which explains that 1.16 removed them.
+    kube_proxy_replacement: bool | Literal["true", "false", "strict", "partial", "disabled"] = True
+    image_overrides: dict[Literal[tuple(IMAGE_OVERRIDE_PATHS)], ImageOverride] = Field(  # type: ignore[valid-type]
+        default_factory=dict
+    )
 
     @field_validator("version")
     @classmethod
@@ -287,10 +320,23 @@ def build_values(settings: CiliumSettings, facts: ClusterFacts) -> dict[str, Any
     if problems:
         raise ProfileError(f"cluster {facts.name}: " + "; ".join(problems))
     images = _images(settings.version, facts.cloud)
+    for component, override in settings.image_overrides.items():
+        path = IMAGE_OVERRIDE_PATHS[component]
+        block: dict[str, Any] = {
+            "repository": override.repository,
+            "tag": override.tag,
+            "useDigest": override.digest is not None,
+        }
+        if path == "operator.image":
+            block["suffix"] = ""
+            block["awsDigest" if facts.cloud == "eks" else "genericDigest"] = override.digest or ""
+        else:
+            block["digest"] = override.digest or ""
+        images[path] = block
     values: dict[str, Any] = {
         "image": images["image"],
         "operator": {"replicas": settings.operator_replicas, "image": images["operator.image"]},
-        "kubeProxyReplacement": True,
+        "kubeProxyReplacement": settings.kube_proxy_replacement,
         "k8sServiceHost": facts.api_host,
         "k8sServicePort": facts.api_port,
         "l7Proxy": settings.envoy,

@@ -7,7 +7,7 @@ until Cilium is ready, the IAM role the Cilium operator assumes (IRSA) to manage
 Kubernetes provider whose kubeconfig is a secret.
 
 Not managed here: Cilium itself (components/cilium.py). CoreDNS is created by
-``add_cluster_dns`` once the caller has a Cilium release to wait for: without a CNI its pods
+``add_addons`` once the caller has a Cilium release to wait for: without a CNI its pods
 would never start and the add-on would time out.
 """
 
@@ -35,7 +35,13 @@ from components.common import (
 )
 from components.regions import AWS_REGIONS, check_region
 
-__all__ = ["CILIUM_OPERATOR_ENI_ACTIONS", "EksCluster", "EksClusterConfig", "EksNetwork"]
+__all__ = [
+    "CILIUM_OPERATOR_ENI_ACTIONS",
+    "EksAddon",
+    "EksCluster",
+    "EksClusterConfig",
+    "EksNetwork",
+]
 
 # What the Cilium operator calls in ENI IPAM mode (Cilium docs, "ENI" IPAM, required
 # privileges). Scoped to the account: ENI ids are not known in advance.
@@ -101,6 +107,16 @@ class EksNetwork(ConfigModel):
         return self
 
 
+class EksAddon(ConfigModel):
+    """An extra EKS add-on (e.g. aws-ebs-csi-driver, eks-pod-identity-agent).
+
+    Any name is accepted here; the policy pack's eks-no-conflicting-addons blocks kube-proxy
+    and vpc-cni, so the rule lives in one place for plans and real previews alike."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][-a-z0-9]*$")]
+    version: str | None = None
+
+
 class EksClusterConfig(ConfigModel):
     """One EKS cluster as written under ``meshless:clusters`` with ``cloud: eks``."""
 
@@ -120,6 +136,7 @@ class EksClusterConfig(ConfigModel):
     cilium: CiliumSettings = Field(default_factory=CiliumSettings)
     # Folder of traffic-policy YAML files (components/network_policy.py), relative to the repo.
     traffic_policies: str | None = None
+    addons: list[EksAddon] = Field(default_factory=list)
 
     @field_validator("region")
     @classmethod
@@ -138,6 +155,12 @@ class EksClusterConfig(ConfigModel):
                 raise field_error(
                     f"network.availabilityZones[{i}]",
                     f"{zone} is not in region {self.region}; use zones like {self.region}a",
+                )
+        for i, addon in enumerate(self.addons):
+            if addon.name == "coredns":
+                raise field_error(
+                    f"addons[{i}].name",
+                    "coredns is always installed (after Cilium is ready); remove it from addons",
                 )
         problems = check_profile(self.cilium.profile, "eks", self.kernel)
         if problems:
@@ -541,14 +564,20 @@ class EksCluster(pulumi.ComponentResource):
                 ),
             )
 
-    def add_cluster_dns(self, after: pulumi.Resource) -> aws.eks.Addon:
-        """CoreDNS as an EKS add-on, created only once ``after`` (the Cilium release) is ready."""
-        return aws.eks.Addon(
-            f"{self._name}-coredns",
-            cluster_name=self.cluster.name,
-            addon_name="coredns",
-            resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE",
-            region=self._config.region,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[after]),
-        )
+    def add_addons(self, after: pulumi.Resource) -> list[aws.eks.Addon]:
+        """CoreDNS and the configured add-ons, created only once ``after`` (the Cilium release)
+        is ready: their pods need pod networking, which only Cilium provides here."""
+        names = [("coredns", None)] + [(a.name, a.version) for a in self._config.addons]
+        return [
+            aws.eks.Addon(
+                f"{self._name}-{addon}",
+                cluster_name=self.cluster.name,
+                addon_name=addon,
+                addon_version=version,
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                region=self._config.region,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[after]),
+            )
+            for addon, version in names
+        ]

@@ -92,7 +92,8 @@ def _path(loc: tuple[Any, ...], extra: str | None) -> str:
         else:
             out += (":" if i == 0 else ".") + str(part)
     if extra:
-        out += ("" if extra.startswith("[") else ".") + extra
+        separator = ":" if not parts else "."
+        out += ("" if extra.startswith("[") else separator) + extra
     return out
 
 

@@ -142,17 +142,17 @@ class MeshlessMocks(pulumi_mocks.Mocks):
             resource_id, computed = f"{name}-{_hex(name, 8)}", {}
         return resource_id, {**inputs, **computed}
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], None]:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         if args.token == "gcp:organizations/getProject:getProject":
             project = args.args.get("projectId") or "meshless-project"
-            return {"projectId": project, "number": FAKE_GCP_PROJECT_NUMBER, "name": project}, None
+            return {"projectId": project, "number": FAKE_GCP_PROJECT_NUMBER, "name": project}, []
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": FAKE_ACCOUNT,
                 "arn": f"arn:aws:iam::{FAKE_ACCOUNT}:user/plan",
                 "userId": "AIDAPLAN",
-            }, None
-        return {}, None
+            }, []
+        return {}, []
 
 
 @dataclass

@@ -9,6 +9,7 @@ report from the real policy pack, and a Markdown summary for pull requests.
 
 from __future__ import annotations
 
+import heapq
 import json
 import shutil
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import pulumi
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -86,11 +88,15 @@ def record_program(
     stack: str, stack_plan: StackPlan, values: dict[str, str]
 ) -> list[RecordedResource]:
     """Register every resource of the program against a recording mock monitor."""
-    monitor = RecordingMonitor(MeshlessMocks())
+    mocks = MeshlessMocks()
+    monitor = RecordingMonitor(mocks)
+    # A fresh runtime per plan, so several plans in one process (tests, benchmarks) each get
+    # their own root Stack resource and no leftover outputs of the previous one.
+    runtime_settings.ROOT.set(None)
+    runtime_settings.SETTINGS.rpc_manager.clear()
+    runtime_settings.SETTINGS.outputs.clear()
     pulumi.runtime.set_all_config(values)
-    pulumi_mocks.set_mocks(
-        MeshlessMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor
-    )
+    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     _sync_await(run_pulumi_func(lambda: declare(stack_plan)))
     return list(monitor.recorded.values())
 
@@ -106,6 +112,9 @@ def _json_value(value: Any) -> Any:
         return {str(k): _json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_json_value(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        # The engine's wire format (protobuf Struct) has only doubles; exports show integers.
+        return int(value)
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if type(value).__name__ == "Unknown":
@@ -113,10 +122,35 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
+def _ordered(resources: list[RecordedResource]) -> list[RecordedResource]:
+    """Resources in a stable order that, like a real export, lists every resource after its
+    parent, provider and dependencies (registration order under mocks varies run to run)."""
+    by_urn = {res.urn: res for res in resources}
+    before: dict[str, set[str]] = {}
+    for res in resources:
+        needs = {res.parent, res.provider.rsplit("::", 1)[0], *res.dependencies}
+        before[res.urn] = {urn for urn in needs if urn in by_urn and urn != res.urn}
+    ready = sorted(urn for urn, needs in before.items() if not needs)
+    heapq.heapify(ready)
+    dependents: dict[str, list[str]] = {}
+    for urn, needs in before.items():
+        for need in needs:
+            dependents.setdefault(need, []).append(urn)
+    ordered: list[RecordedResource] = []
+    while ready:
+        urn = heapq.heappop(ready)
+        ordered.append(by_urn[urn])
+        for dependent in dependents.get(urn, []):
+            before[dependent].discard(urn)
+            if not before[dependent]:
+                heapq.heappush(ready, dependent)
+    return ordered
+
+
 def export_document(stack: str, resources: list[RecordedResource]) -> dict[str, Any]:
     """The plan in the shape of `pulumi stack export` (deployment version 3)."""
     entries = []
-    for res in resources:
+    for res in _ordered(resources):
         entry: dict[str, Any] = {"urn": res.urn, "custom": res.custom, "type": res.type}
         if res.id:
             entry["id"] = res.id
@@ -261,7 +295,7 @@ def run(
     diff_markdown = None
     if compare is not None:
         try:
-            diff_markdown = compare_plans(compare, target).to_markdown()
+            diff_markdown = compare_plans(compare, target).to_markdown(title=None)
         except DiffInputError as exc:
             diff_markdown = f"_No comparison: {exc}_"
 
@@ -282,11 +316,12 @@ def run(
     (target / "summary.md").write_text(summary, encoding="utf-8")
 
     if console is not None:
-        console.print(summary.splitlines()[0], highlight=False)
+        console.print(summary.splitlines()[0], highlight=False, soft_wrap=True)
         if report_json.get("violations"):
             render_table(report, console)
         console.print(
             f"wrote {target}/: resources.json, manifests/, policy-report.json, summary.md, graph.mmd",
             highlight=False,
+            soft_wrap=True,
         )
     return 1 if report_json.get("mandatory", 0) else 0

@@ -80,7 +80,7 @@ def _check_policies_fit(
         return problems
     if policies.has_l7 and not settings.envoy:
         problems.append(
-            f"{where}: {cluster.name} has L7 (HTTP/Kafka/DNS) rules but cilium.envoy is false; "
+            f"{where}: {cluster.name} has L7 (HTTP/gRPC/Kafka) rules but cilium.envoy is false; "
             "L7 rules need Envoy. Set cilium.envoy: true or drop the L7 rules"
         )
     if policies.needs_mutual_auth and not settings.mutual_auth:
@@ -156,7 +156,7 @@ def _declare_cluster(
             opts=pulumi.ResourceOptions(parent=component),
         )
         if isinstance(component, EksCluster):
-            component.add_cluster_dns(after=release.release)
+            component.add_addons(after=release.release)
 
     network_policies = None
     if cluster.name in plan.policies and release is not None:

@@ -90,7 +90,8 @@ def _cluster_tables(
     notes = _cluster_notes(config)
     for cluster in [c.name for c in config.clusters] + ["(stack)"]:
         counts = by_cluster.get(cluster)
-        if not counts:
+        # The stack itself is always one pulumi:pulumi:Stack resource: not worth a table.
+        if not counts or (cluster == "(stack)" and sum(counts.values()) == 1):
             continue
         kind = next((f"{c.cloud}" for c in config.clusters if c.name == cluster), "stack")
         lines += [f"### {cluster} ({kind}): {sum(counts.values())} resources", ""]

@@ -114,7 +114,9 @@ class TestConfigMistakes:
         [m[1:] for m in MISTAKES],
         ids=[m[0] for m in MISTAKES],
     )
-    def test_message_names_the_path(self, index: int, path: list, value: Any, expected: str) -> None:
+    def test_message_names_the_path(
+        self, index: int, path: list, value: Any, expected: str
+    ) -> None:
         document = staging()
         mutate(document, index, path, value)
         with pytest.raises(ConfigError) as caught:

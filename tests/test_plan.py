@@ -1,0 +1,279 @@
+"""The offline plan end to end: the real program under mocks, the export, the gate, the summary.
+
+These read what `make plan` writes, the way a reviewer or another tool would read it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra import plan as offline
+from infra.mocks import FAKE_ACCOUNT
+
+REPO = Path(__file__).resolve().parents[1]
+TAINT = {"key": "node.cilium.io/agent-not-ready", "value": "true", "effect": "NO_EXECUTE"}
+
+
+def run_plan(stack: str, out: Path, stack_file: Path | None = None, **kwargs: Any) -> int:
+    return offline.run(stack, stack_file=stack_file, out_dir=out, **kwargs)
+
+
+def resources(out: Path) -> list[dict[str, Any]]:
+    return json.loads((out / "resources.json").read_text())["deployment"]["resources"]
+
+
+def of_type(items: list[dict[str, Any]], typ: str) -> list[dict[str, Any]]:
+    return [r for r in items if r["type"] == typ]
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    outs = {}
+    for stack in ("staging", "prod"):
+        out = tmp_path_factory.mktemp(stack)
+        assert run_plan(stack, out) == 0, (out / "summary.md").read_text()
+        outs[stack] = out
+    return outs
+
+
+STACKS = ["staging", "prod"]
+
+
+class TestExportShape:
+    """resources.json reads like `pulumi stack export`, so tools for real stacks read ours."""
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_stack_export_shape(self, planned: dict[str, Path], stack: str) -> None:
+        document = json.loads((planned[stack] / "resources.json").read_text())
+        assert document["version"] == 3
+        items = document["deployment"]["resources"]
+        assert items[0]["type"] == "pulumi:pulumi:Stack"
+        assert (
+            items[0]["urn"]
+            == f"urn:pulumi:{stack}::meshless::pulumi:pulumi:Stack::meshless-{stack}"
+        )
+        for res in items:
+            assert {"urn", "type", "custom", "dependencies", "inputs", "outputs"} <= set(res), res[
+                "urn"
+            ]
+            assert res["urn"].startswith(f"urn:pulumi:{stack}::meshless::")
+            if res["type"] != "pulumi:pulumi:Stack":
+                assert res.get("parent"), f"{res['urn']} has no parent"
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_one_type_token_scheme(self, planned: dict[str, Path], stack: str) -> None:
+        components = {r["type"] for r in resources(planned[stack]) if not r["custom"]} - {
+            "pulumi:pulumi:Stack"
+        }
+        assert components
+        assert all(
+            re.fullmatch(r"meshless:(aws|gcp|cilium):[A-Z][A-Za-z]+", t) for t in components
+        ), components
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_kubeconfigs_stay_secret(self, planned: dict[str, Path], stack: str) -> None:
+        for provider in of_type(resources(planned[stack]), "pulumi:providers:kubernetes"):
+            assert provider["inputs"]["kubeconfig"]["ciphertext"] == "[secret]", provider["urn"]
+        assert "certificate-authority-data" not in (planned[stack] / "resources.json").read_text()
+
+    def test_mock_outputs_look_like_the_providers(self, planned: dict[str, Path]) -> None:
+        (eks,) = of_type(resources(planned["staging"]), "aws:eks/cluster:Cluster")
+        assert re.fullmatch(
+            r"https://[0-9A-F]{32}\.gr7\.us-west-2\.eks\.amazonaws\.com", eks["outputs"]["endpoint"]
+        )
+        issuer = eks["outputs"]["identities"][0]["oidcs"][0]["issuer"]
+        assert issuer.startswith("https://oidc.eks.us-west-2.amazonaws.com/id/")
+        roles = of_type(resources(planned["staging"]), "aws:iam/role:Role")
+        assert all(
+            r["outputs"]["arn"].startswith(f"arn:aws:iam::{FAKE_ACCOUNT}:role/") for r in roles
+        )
+
+
+class TestEksWithoutKubeProxy:
+    """EKS: no kube-proxy, no VPC CNI, nodes tainted until Cilium runs, CoreDNS after Cilium."""
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_no_bootstrap_addons(self, planned: dict[str, Path], stack: str) -> None:
+        clusters = of_type(resources(planned[stack]), "aws:eks/cluster:Cluster")
+        assert clusters
+        for cluster in clusters:
+            inputs = cluster["inputs"]
+            assert inputs["bootstrapSelfManagedAddons"] is False, cluster["urn"]
+            assert inputs["accessConfig"]["authenticationMode"] == "API"
+            assert inputs["encryptionConfig"]["resources"] == ["secrets"]
+            assert set(inputs["enabledClusterLogTypes"]) >= {"api", "audit", "authenticator"}
+            assert inputs["version"] == "1.32"
+            vpc = inputs["vpcConfig"]
+            assert vpc["endpointPrivateAccess"] is True
+            assert (
+                not vpc.get("endpointPublicAccess") or "0.0.0.0/0" not in vpc["publicAccessCidrs"]
+            )
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_no_kube_proxy_or_vpc_cni_addon(self, planned: dict[str, Path], stack: str) -> None:
+        names = {
+            a["inputs"]["addonName"]
+            for a in of_type(resources(planned[stack]), "aws:eks/addon:Addon")
+        }
+        assert "coredns" in names
+        assert not names & {"kube-proxy", "vpc-cni"}
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_node_groups_carry_the_cilium_taint(self, planned: dict[str, Path], stack: str) -> None:
+        groups = of_type(resources(planned[stack]), "aws:eks/nodeGroup:NodeGroup")
+        assert groups
+        for group in groups:
+            assert TAINT in group["inputs"]["taints"], group["urn"]
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_coredns_waits_for_cilium(self, planned: dict[str, Path], stack: str) -> None:
+        items = resources(planned[stack])
+        releases = {r["urn"] for r in of_type(items, "kubernetes:helm.sh/v3:Release")}
+        for addon in of_type(items, "aws:eks/addon:Addon"):
+            assert set(addon["dependencies"]) & releases, addon["urn"]
+
+    def test_operator_can_manage_enis(self, planned: dict[str, Path]) -> None:
+        (policy,) = of_type(resources(planned["staging"]), "aws:iam/rolePolicy:RolePolicy")
+        document = json.loads(policy["inputs"]["policy"])
+        actions = document["Statement"][0]["Action"]
+        assert {"ec2:CreateNetworkInterface", "ec2:AssignPrivateIpAddresses"} <= set(actions)
+
+    def test_prod_spans_three_zones(self, planned: dict[str, Path]) -> None:
+        subnets = of_type(resources(planned["prod"]), "aws:ec2/subnet:Subnet")
+        assert len({s["inputs"]["availabilityZone"] for s in subnets}) == 3
+
+
+class TestCiliumPerCluster:
+    """Each cluster gets exactly one digest-pinned release on its own provider."""
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_one_release_per_cluster_on_its_provider(
+        self, planned: dict[str, Path], stack: str
+    ) -> None:
+        items = resources(planned[stack])
+        by_urn = {r["urn"]: r for r in items}
+        releases = of_type(items, "kubernetes:helm.sh/v3:Release")
+        clusters = [r for r in items if r["type"] in offline.CLUSTER_TYPES]
+        assert len(releases) == len(clusters) == 2
+        for release in releases:
+            provider_urn = release["provider"].rsplit("::", 1)[0]
+            assert offline.cluster_of(by_urn[provider_urn], by_urn) == offline.cluster_of(
+                release, by_urn
+            )
+            inputs = release["inputs"]
+            assert inputs["chart"] == "cilium" and inputs["version"] == "1.16.19"
+            assert inputs["repositoryOpts"]["repo"] == "https://helm.cilium.io"
+            assert inputs["atomic"] is True and inputs["cleanupOnFail"] is True
+            assert inputs["values"]["kubeProxyReplacement"] is True
+            assert inputs["values"]["k8sServicePort"] == 443
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_values_written_per_cluster(self, planned: dict[str, Path], stack: str) -> None:
+        values_files = sorted((planned[stack] / "manifests").glob("*/helm-cilium-values.yaml"))
+        assert len(values_files) == 2
+        for path in values_files:
+            values = yaml.safe_load(path.read_text())
+            assert values["image"]["useDigest"] is True
+            assert values["k8sServiceHost"] not in ("auto", "")
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_every_policy_waits_for_its_release(self, planned: dict[str, Path], stack: str) -> None:
+        items = resources(planned[stack])
+        releases = {r["urn"] for r in of_type(items, "kubernetes:helm.sh/v3:Release")}
+        policies = of_type(items, "kubernetes:cilium.io/v2:CiliumNetworkPolicy")
+        assert policies
+        for policy in policies:
+            assert set(policy["dependencies"]) & releases, policy["urn"]
+        manifests = list((planned[stack] / "manifests").glob("*/ciliumnetworkpolicy-*.yaml"))
+        assert len(manifests) == len(policies)
+
+
+class TestOutputsForReviewers:
+    """What a pull request shows: verdict first, the gate's report, the graph."""
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_summary_report_and_graph(self, planned: dict[str, Path], stack: str) -> None:
+        summary = (planned[stack] / "summary.md").read_text()
+        assert summary.startswith("✅ **meshless plan")
+        assert "```mermaid" in summary
+        report = json.loads((planned[stack] / "policy-report.json").read_text())
+        assert report["pack"]["name"] == "meshless-guardrails"
+        assert report["mandatory"] == 0
+        assert (planned[stack] / "graph.mmd").read_text().startswith(("flowchart", "graph"))
+
+    def test_gke_summary_says_kube_proxy_stays(self, planned: dict[str, Path]) -> None:
+        assert "GKE keeps its own kube-proxy" in (planned["prod"] / "summary.md").read_text()
+
+    def test_plans_are_deterministic(self, planned: dict[str, Path], tmp_path: Path) -> None:
+        assert run_plan("staging", tmp_path) == 0
+        assert (tmp_path / "resources.json").read_text() == (
+            planned["staging"] / "resources.json"
+        ).read_text()
+
+
+def staging_with(change: Any) -> dict[str, Any]:
+    document = copy.deepcopy(yaml.safe_load((REPO / "Pulumi.staging.yaml").read_text()))
+    change(document["config"]["meshless:clusters"][0])
+    return document
+
+
+class TestGateBlocksBadStacks:
+    """A staging config that breaks a mandatory rule plans, but `make plan` exits 1."""
+
+    @pytest.mark.parametrize(
+        ("label", "change", "policy"),
+        [
+            (
+                "tag-only-image",
+                lambda c: c["cilium"].update(
+                    imageOverrides={
+                        "envoy": {"repository": "quay.io/cilium/cilium-envoy", "tag": "v1.34.12"}
+                    }
+                ),
+                "cilium-images-digest-pinned",
+            ),
+            (
+                "kpr-strict",
+                lambda c: c["cilium"].update(kubeProxyReplacement="strict"),
+                "kube-proxy-replacement-strict",
+            ),
+            (
+                "kube-proxy-addon",
+                lambda c: c.update(addons=[{"name": "kube-proxy"}]),
+                "eks-no-conflicting-addons",
+            ),
+        ],
+    )
+    def test_exit_1_naming_the_policy(
+        self, tmp_path: Path, label: str, change: Any, policy: str
+    ) -> None:
+        stack_file = tmp_path / "Pulumi.staging.yaml"
+        stack_file.write_text(yaml.safe_dump(staging_with(change)))
+        out = tmp_path / "out"
+        assert run_plan("staging", out, stack_file) == 1
+        report = json.loads((out / "policy-report.json").read_text())
+        mandatory = {v["policy"] for v in report["violations"] if v["enforcement"] == "mandatory"}
+        assert policy in mandatory, report["violations"]
+        summary = (out / "summary.md").read_text()
+        assert summary.startswith("❌") and policy in summary
+
+
+class TestCompare:
+    """--compare shows what a pull request changes against the base plan."""
+
+    def test_changed_cilium_value(self, planned: dict[str, Path], tmp_path: Path) -> None:
+        stack_file = tmp_path / "Pulumi.staging.yaml"
+        stack_file.write_text(
+            yaml.safe_dump(staging_with(lambda c: c["cilium"].update(hubble={"ui": False})))
+        )
+        out = tmp_path / "out"
+        assert run_plan("staging", out, stack_file, compare=planned["staging"]) == 0
+        summary = (out / "summary.md").read_text()
+        assert "values.hubble.ui.enabled" in summary
