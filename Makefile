@@ -12,8 +12,10 @@ $(TOOLS)/bin/uv:
 	python3 -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# Bytecode is compiled once at install: the cloud SDKs are thousands of modules, and on
+# machines with PYTHONDONTWRITEBYTECODE every plan would otherwise recompile them (11 s -> 4 s).
 sync: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 
 plan: sync
 	$(RUN) meshless plan --stack $(STACK)
