@@ -113,7 +113,7 @@ def _validate_addons(res: Resource, report: Report, _config: Mapping[str, Any]) 
     if reason:
         report(
             f"{label}: add-on {describe(addon)} must not be installed: {reason}. Remove "
-            "this add-on; the EKS component installs only coredns"
+            "it from the cluster's `addons:` in the stack config (coredns is installed for you)"
         )
 
 

@@ -139,7 +139,7 @@ SET_CASES: list[tuple[str, str, str, Any, tuple[str, ...]]] = [
         "eks-main-coredns",
         "addonName",
         "kube-proxy",
-        ('"kube-proxy"', "Remove this add-on"),
+        ('"kube-proxy"', "Remove it from the cluster's `addons:`"),
     ),
     (
         "eks-no-conflicting-addons",
