@@ -6,7 +6,8 @@ Kept deliberately small: anything that belongs to one cloud lives in that cloud'
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -20,6 +21,7 @@ __all__ = [
     "NodePool",
     "check_cidr",
     "check_kubernetes_version",
+    "check_unique_names",
     "field_error",
     "type_token",
 ]
@@ -62,6 +64,19 @@ def field_error(field: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(
         "meshless_field", message.replace("{", "(").replace("}", ")"), {"field": field}
     )
+
+
+def check_unique_names(items: Sequence[Any], path: str, scope: str) -> None:
+    """Raise a field error at ``<path>[i].name`` for the first name used twice."""
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if item.name in seen:
+            raise field_error(
+                f"{path}[{i}].name",
+                f"{item.name!r} is already the name of {path}[{seen[item.name]}]; names must be "
+                f"unique within {scope}",
+            )
+        seen[item.name] = i
 
 
 def check_cidr(value: str) -> str:

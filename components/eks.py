@@ -30,6 +30,7 @@ from components.common import (
     NodePool,
     check_cidr,
     check_kubernetes_version,
+    check_unique_names,
     field_error,
     type_token,
 )
@@ -156,6 +157,8 @@ class EksClusterConfig(ConfigModel):
                     f"network.availabilityZones[{i}]",
                     f"{zone} is not in region {self.region}; use zones like {self.region}a",
                 )
+        check_unique_names(self.node_pools, "nodePools", "a cluster")
+        check_unique_names(self.addons, "addons", "a cluster")
         for i, addon in enumerate(self.addons):
             if addon.name == "coredns":
                 raise field_error(

@@ -43,6 +43,7 @@ from components.common import (
     NodePool,
     check_cidr,
     check_kubernetes_version,
+    check_unique_names,
     field_error,
     type_token,
 )
@@ -198,15 +199,7 @@ class GkeClusterConfig(ConfigModel):
                 )
         if self.zones is not None and len(set(self.zones)) != len(self.zones):
             raise field_error("zones", "lists a zone twice")
-        seen: dict[str, int] = {}
-        for i, pool in enumerate(self.node_pools):
-            if pool.name in seen:
-                raise field_error(
-                    f"nodePools[{i}].name",
-                    f"{pool.name!r} is already the name of nodePools[{seen[pool.name]}]; node "
-                    "pool names must be unique within a cluster",
-                )
-            seen[pool.name] = i
+        check_unique_names(self.node_pools, "nodePools", "a cluster")
         return self
 
     @model_validator(mode="after")

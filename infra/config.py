@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from components.common import ConfigModel, field_error
+from components.common import ConfigModel, check_unique_names
 from components.eks import EksClusterConfig
 from components.gke import GkeClusterConfig
 
@@ -39,15 +39,7 @@ class StackConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _unique_names(self) -> StackConfig:
-        seen: dict[str, int] = {}
-        for i, cluster in enumerate(self.clusters):
-            if cluster.name in seen:
-                raise field_error(
-                    f"clusters[{i}].name",
-                    f"{cluster.name!r} is already the name of clusters[{seen[cluster.name]}]; "
-                    "cluster names must be unique within a stack",
-                )
-            seen[cluster.name] = i
+        check_unique_names(self.clusters, "clusters", "a stack")
         return self
 
 

@@ -121,28 +121,23 @@ def _declare_cluster(
     cluster: EksClusterConfig | GkeClusterConfig, plan: StackPlan
 ) -> DeclaredCluster:
     environment = plan.config.environment
+    # What differs per cloud: the component, and the one fact its Cilium values need extra.
+    component: EksCluster | GkeCluster
     if isinstance(cluster, EksClusterConfig):
-        component: EksCluster | GkeCluster = EksCluster(cluster.name, cluster, environment)
-        facts = ClusterFacts(
-            name=cluster.name,
-            cloud="eks",
-            environment=environment,
-            api_host=component.api_server_host,
-            api_port=component.api_server_port,
-            node_kernel=cluster.kernel,
-            operator_role_arn=component.operator_role_arn,
-        )
+        component = EksCluster(cluster.name, cluster, environment)
+        extra = {"operator_role_arn": component.operator_role_arn}
     else:
         component = GkeCluster(cluster.name, cluster, environment)
-        facts = ClusterFacts(
-            name=cluster.name,
-            cloud="gke",
-            environment=environment,
-            api_host=component.api_server_host,
-            api_port=component.api_server_port,
-            node_kernel=cluster.kernel,
-            pod_cidr=cluster.network.pod_cidr,
-        )
+        extra = {"pod_cidr": cluster.network.pod_cidr}
+    facts = ClusterFacts(
+        name=cluster.name,
+        cloud=cluster.cloud,
+        environment=environment,
+        api_host=component.api_server_host,
+        api_port=component.api_server_port,
+        node_kernel=cluster.kernel,
+        **extra,
+    )
 
     settings = cluster.cilium_settings
     release = None
