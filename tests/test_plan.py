@@ -277,3 +277,26 @@ class TestCompare:
         assert run_plan("staging", out, stack_file, compare=planned["staging"]) == 0
         summary = (out / "summary.md").read_text()
         assert "values.hubble.ui.enabled" in summary
+
+
+class TestGatewayApi:
+    """Gateway API is opt-in, and its pinned CRDs exist before Cilium starts."""
+
+    def test_crds_installed_before_the_release(self, tmp_path: Path) -> None:
+        stack_file = tmp_path / "Pulumi.staging.yaml"
+        stack_file.write_text(
+            yaml.safe_dump(staging_with(lambda c: c["cilium"].update(gatewayApi=True)))
+        )
+        out = tmp_path / "out"
+        assert run_plan("staging", out, stack_file) == 0
+        items = resources(out)
+        crds = {
+            r["urn"]: r["inputs"]["file"] for r in of_type(items, "kubernetes:yaml/v2:ConfigFile")
+        }
+        assert len(crds) == 6
+        assert all("/gateway-api/v1.1.0/" in url for url in crds.values())
+        release = next(
+            r for r in of_type(items, "kubernetes:helm.sh/v3:Release") if "stg-eks" in r["urn"]
+        )
+        assert set(crds) <= set(release["dependencies"])
+        assert release["inputs"]["values"]["gatewayAPI"]["enabled"] is True
