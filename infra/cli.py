@@ -85,24 +85,29 @@ def digests(
     version: Annotated[str | None, typer.Option(help="Chart version (default: all)")] = None,
 ) -> None:
     """Print the Cilium digest catalog and check that entries are complete and well formed."""
-    versions = [version] if version else known_versions()
-    problems = [p for v in versions for p in check_version(v)]
-    for v in versions:
-        if v not in load_catalog():
-            continue
-        table = Table(
-            title=f"Cilium chart {v}" + (" (default)" if v == DEFAULT_CHART_VERSION else "")
+    if version is not None and version not in load_catalog():
+        raise _fail(
+            [f"unknown Cilium chart version {version!r}; known: {', '.join(known_versions())}"]
         )
-        for column in ("values path", "repository", "tag", "digest"):
-            table.add_column(column, overflow="fold")
-        for cloud in ("eks", "gke"):
-            pins = pins_for(v, cloud)
-            for path, pin in sorted(pins.items()):
-                if cloud == "gke" and path != "operator.image":
-                    continue
-                label = f"{path} ({cloud})" if path == "operator.image" else path
-                table.add_row(label, pin.repository, pin.tag, pin.digest)
+    versions = [version] if version else known_versions()
+    for v in versions:
+        default = " (default)" if v == DEFAULT_CHART_VERSION else ""
+        table = Table(title=f"Cilium chart {v}{default}")
+        table.add_column("values path", overflow="fold")
+        table.add_column("image (repository:tag)", overflow="fold")
+        table.add_column("digest", no_wrap=True)
+        eks, gke = pins_for(v, "eks"), pins_for(v, "gke")
+        for path, pin in sorted(eks.items()):
+            if path == "operator.image":
+                # The chart picks the operator's cloud variant; both are pinned.
+                for cloud, variant in (("eks", pin), ("gke", gke[path])):
+                    table.add_row(
+                        f"{path} ({cloud})", f"{variant.repository}:{variant.tag}", variant.digest
+                    )
+            else:
+                table.add_row(path, f"{pin.repository}:{pin.tag}", pin.digest)
         out.print(table)
+    problems = [p for v in versions for p in check_version(v)]
     if problems:
         raise _fail([f"{p.version} {p.path}: {p.problem}" for p in problems])
     out.print(f"catalog OK: {len(versions)} version(s) complete and well formed")
