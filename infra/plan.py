@@ -189,6 +189,15 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-").lower()
 
 
+# libyaml's emitter is an order of magnitude faster; at 1270 services writing the manifests
+# was a quarter of the plan with the pure-Python one.
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _dump_yaml(data: Any, *, sort_keys: bool) -> str:
+    return yaml.dump(data, Dumper=_YAML_DUMPER, sort_keys=sort_keys)
+
+
 def write_manifests(resources: list[dict[str, Any]], directory: Path) -> int:
     """One YAML per Kubernetes object and one values file per Helm release; returns the count."""
     by_urn = {res["urn"]: res for res in resources}
@@ -206,11 +215,11 @@ def write_manifests(resources: list[dict[str, Any]], directory: Path) -> int:
                 f"{inputs.get('chart')} {inputs.get('version')} from "
                 f"{(inputs.get('repositoryOpts') or {}).get('repo')}\n"
             )
-            body = header + yaml.safe_dump(inputs.get("values", {}), sort_keys=True)
+            body = header + _dump_yaml(inputs.get("values", {}), sort_keys=True)
         elif "kind" in inputs and "metadata" in inputs:
             meta = inputs.get("metadata") or {}
             name = f"{_slug(inputs['kind'])}-{_slug(meta.get('namespace', 'cluster'))}-{_slug(meta.get('name', 'unnamed'))}.yaml"
-            body = yaml.safe_dump(
+            body = _dump_yaml(
                 {
                     k: inputs[k]
                     for k in ("apiVersion", "kind", "metadata", "spec", "data")
