@@ -17,8 +17,17 @@ $(TOOLS)/bin/uv:
 sync: $(if $(filter $(TOOLS)/bin/uv,$(UV)),$(TOOLS)/bin/uv)
 	$(UV) sync --frozen --quiet --compile-bytecode
 
+# GNU make itself exits 2 whenever a recipe fails, so the plan's own code (1 = blocked by a
+# mandatory policy violation, 2 = bad config or input) is printed here; `uv run meshless plan`
+# returns it unchanged for scripts that branch on it.
 plan: sync
-	$(RUN) meshless plan --stack $(STACK)
+	@$(RUN) meshless plan --stack $(STACK); rc=$$?; \
+	case $$rc in \
+	  0) ;; \
+	  1) echo "make plan: exit 1 from meshless plan: blocked by a mandatory policy violation (see out/$(STACK)/summary.md)" >&2 ;; \
+	  2) echo "make plan: exit 2 from meshless plan: bad stack config or input (messages above)" >&2 ;; \
+	  *) echo "make plan: meshless plan failed with exit $$rc" >&2 ;; \
+	esac; exit $$rc
 
 # pytest exits 5 when it collects no test (e.g. a filtered run); say so instead of failing.
 test: sync
