@@ -320,7 +320,7 @@ class EksCluster(pulumi.ComponentResource):
 
         self._access_entries(name, config)
         self.operator_role_arn = self._operator_role(name, config, tags)
-        self._node_groups(name, config, subnet_ids, tags)
+        node_groups = self._node_groups(name, config, subnet_ids, tags)
 
         endpoint = self.cluster.endpoint
         self.api_server_host = endpoint.apply(lambda url: url.removeprefix("https://").rstrip("/"))
@@ -333,7 +333,9 @@ class EksCluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            opts=self._child,
+            # Cilium's release waits for its DaemonSet to be ready; with no nodes yet it would
+            # time out and roll back (atomic), so everything on this provider waits for nodes.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=node_groups),
         )
         self.register_outputs(
             {
@@ -513,7 +515,7 @@ class EksCluster(pulumi.ComponentResource):
         config: EksClusterConfig,
         subnet_ids: pulumi.Input[list[str]],
         tags: dict[str, str],
-    ) -> None:
+    ) -> list[aws.eks.NodeGroup]:
         node_role = aws.iam.Role(
             f"{name}-node-role",
             assume_role_policy=_assume_role_policy("ec2.amazonaws.com"),
@@ -535,8 +537,9 @@ class EksCluster(pulumi.ComponentResource):
             )
         ]
         taint = CILIUM_AGENT_NOT_READY_TAINT
+        groups = []
         for pool in config.node_pools:
-            aws.eks.NodeGroup(
+            group = aws.eks.NodeGroup(
                 f"{name}-{pool.name}",
                 cluster_name=self.cluster.name,
                 node_group_name=pool.name,
@@ -566,6 +569,8 @@ class EksCluster(pulumi.ComponentResource):
                     ignore_changes=["scalingConfig.desiredSize"],
                 ),
             )
+            groups.append(group)
+        return groups
 
     def add_addons(self, after: pulumi.Resource) -> list[aws.eks.Addon]:
         """CoreDNS and the configured add-ons, created only once ``after`` (the Cilium release)

@@ -139,6 +139,20 @@ class TestEksWithoutKubeProxy:
         for addon in of_type(items, "aws:eks/addon:Addon"):
             assert set(addon["dependencies"]) & releases, addon["urn"]
 
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_kubernetes_provider_waits_for_nodes(
+        self, planned: dict[str, Path], stack: str
+    ) -> None:
+        """Cilium's atomic release waits for its DaemonSet: it must not start before nodes exist."""
+        items = resources(planned[stack])
+        groups = {
+            r["urn"]
+            for r in items
+            if r["type"] in ("aws:eks/nodeGroup:NodeGroup", "gcp:container/nodePool:NodePool")
+        }
+        for provider in of_type(items, "pulumi:providers:kubernetes"):
+            assert set(provider["dependencies"]) & groups, provider["urn"]
+
     def test_operator_can_manage_enis(self, planned: dict[str, Path]) -> None:
         (policy,) = of_type(resources(planned["staging"]), "aws:iam/rolePolicy:RolePolicy")
         document = json.loads(policy["inputs"]["policy"])
