@@ -236,8 +236,9 @@ def write_manifests(resources: list[dict[str, Any]], directory: Path) -> int:
     return written
 
 
-def write_plan(result: PlanResult, out_dir: Path) -> dict[str, Any]:
-    """Write resources.json and manifests/ into a fresh out_dir; return the export document."""
+def write_plan(result: PlanResult, out_dir: Path) -> tuple[dict[str, Any], int]:
+    """Write resources.json and manifests/ into a fresh out_dir; return the export document
+    and how many manifest files were written."""
     if out_dir.exists():
         shutil.rmtree(out_dir)
     (out_dir / "manifests").mkdir(parents=True)
@@ -245,8 +246,8 @@ def write_plan(result: PlanResult, out_dir: Path) -> dict[str, Any]:
     (out_dir / "resources.json").write_text(
         json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8"
     )
-    write_manifests(document["deployment"]["resources"], out_dir / "manifests")
-    return document
+    manifests = write_manifests(document["deployment"]["resources"], out_dir / "manifests")
+    return document, manifests
 
 
 def default_stack_file(stack: str) -> Path:
@@ -282,19 +283,24 @@ def run(
     raises ConfigError / PlanInputError for bad input (exit 2), before writing anything."""
     # Imported here: the gate starts the policy pack, the diff and graph are only for output.
     from infra.diff import DiffInputError, compare_plans
-    from infra.gate import GateInputError, render_table, run_gate
+    from infra.gate import GateError, load_policy_config, render_table, run_gate
     from infra.graph import render_mermaid
     from infra.summary import render_summary
 
     policy_file = _policy_config_for(stack, policy_config)
+    try:
+        if policy_file is not None:
+            load_policy_config(policy_file)  # unreadable config: fail before writing anything
+    except GateError as exc:
+        raise PlanInputError(str(exc)) from None
     result = plan_stack(stack, stack_file)
     target = out_dir or (REPO_ROOT / "out" / stack)
-    document = write_plan(result, target)
+    document, manifests = write_plan(result, target)
     resources = document["deployment"]["resources"]
 
     try:
         report = run_gate(resources, policy_config=policy_file, stack=stack, project=PROJECT)
-    except GateInputError as exc:
+    except GateError as exc:
         raise PlanInputError(str(exc)) from None
     report_json = report.to_json()
     (target / "policy-report.json").write_text(
@@ -320,7 +326,7 @@ def run(
         warnings=result.plan.warnings,
         diff_markdown=diff_markdown,
         mermaid=mermaid,
-        manifests=sum(1 for _ in (target / "manifests").rglob("*.yaml")),
+        manifests=manifests,
     )
     (target / "summary.md").write_text(summary, encoding="utf-8")
 

@@ -206,3 +206,14 @@ class TestPlanCommandOnBadConfig:
         )
         assert result.exit_code == 2
         assert "not valid YAML" in result.output
+
+    def test_malformed_policy_config(self, tmp_path: Path) -> None:
+        policy_config = tmp_path / "staging.json"
+        policy_config.write_text("{not json")
+        out = tmp_path / "out"
+        result = CliRunner().invoke(
+            app, ["plan", "--policy-config", str(policy_config), "--out", str(out)]
+        )
+        assert result.exit_code == 2
+        assert str(policy_config) in result.output.replace("\n", "")
+        assert not out.exists()
