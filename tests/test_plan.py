@@ -314,3 +314,41 @@ class TestGatewayApi:
         )
         assert set(crds) <= set(release["dependencies"])
         assert release["inputs"]["values"]["gatewayAPI"]["enabled"] is True
+
+
+class TestGkeModesAndScale:
+    """Both GKE modes plan and pass the gate; the seed's 127-service migration plans on prod."""
+
+    def test_both_gke_modes_plan_clean(self, tmp_path: Path) -> None:
+        out = tmp_path / "out"
+        assert run_plan("staging", out, REPO / "tests" / "fixtures" / "gke-modes.yaml") == 0
+        items = resources(out)
+        by_urn = {r["urn"]: r for r in items}
+        clusters = {r["inputs"]["name"]: r for r in of_type(items, "gcp:container/cluster:Cluster")}
+        assert clusters["modes-dpv2"]["inputs"]["datapathProvider"] == "ADVANCED_DATAPATH"
+        owners = {
+            offline.cluster_of(r, by_urn) for r in of_type(items, "kubernetes:helm.sh/v3:Release")
+        }
+        assert owners == {"modes-cilium"}
+        assert "Google runs Cilium without kube-proxy" in (out / "summary.md").read_text()
+
+    def test_prod_with_127_generated_services(self, tmp_path: Path) -> None:
+        import sys
+
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        try:
+            from generate_services import write
+        finally:
+            sys.path.remove(str(REPO / "benchmarks"))
+        folder = tmp_path / "services"
+        write(127, folder)
+        document = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())
+        for cluster in document["config"]["meshless:clusters"]:
+            cluster["trafficPolicies"] = str(folder)
+        stack_file = tmp_path / "Pulumi.prod.yaml"
+        stack_file.write_text(yaml.safe_dump(document))
+        out = tmp_path / "out"
+        assert run_plan("prod", out, stack_file) == 0, (out / "summary.md").read_text()[:2000]
+        assert (
+            len(of_type(resources(out), "kubernetes:cilium.io/v2:CiliumNetworkPolicy")) >= 2 * 127
+        )
