@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.export_format import REDACTED, UNKNOWN_SENTINEL, is_secret_envelope
+
 __all__ = [
     "SECRET_MARKER",
     "DiffInputError",
@@ -32,13 +34,8 @@ __all__ = [
     "load_plan",
 ]
 
-#: Pulumi's signature key for a serialized secret (`{sig: ..., plaintext: ...}`).
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"
 #: What a secret looks like in a redacted export, and how the diff displays any secret.
-SECRET_MARKER = "[secret]"
-#: Pulumi's sentinel for a value not known until apply (preview, mocks).
-UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+SECRET_MARKER = REDACTED
 
 RESOURCES_FILE = "resources.json"
 POLICY_REPORT_FILE = "policy-report.json"
@@ -238,7 +235,7 @@ def load_plan(plan_dir: Path, label: str = "plan") -> Plan:
 def _is_secret(value: Any) -> bool:
     if value == SECRET_MARKER:
         return True
-    return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG_VALUE
+    return is_secret_envelope(value)
 
 
 def _secret_identity(value: Any) -> tuple[Any, ...]:

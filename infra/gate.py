@@ -31,6 +31,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from infra.export_format import RESOURCE_REF_SIG, SECRET_SIG, SIG_KEY, UNKNOWN_SENTINEL
+
 if TYPE_CHECKING:
     import grpc
     from pulumi.runtime.proto import analyzer_pb2
@@ -53,10 +55,6 @@ __all__ = [
 DEFAULT_PACK_DIR = Path(__file__).resolve().parent.parent / "policies"
 ENFORCEMENT_LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 
-_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-_RESOURCE_REF_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
-_SIG_KEY = "4dabf18193072939515e22adb298388d"
-_UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 _MAX_MESSAGE = 400 * 1024 * 1024  # the pack's own server limit
 _STARTUP_TIMEOUT = 60.0
 _PIPELINE = 64  # Analyze calls in flight: hides the per-call round trip
@@ -273,17 +271,17 @@ def _engine_value(value: Any) -> Any:
         return [_engine_value(v) for v in value]
     if not isinstance(value, dict):
         return value
-    sig = value.get(_SIG_KEY)
-    if sig == _SECRET_SIG:
+    sig = value.get(SIG_KEY)
+    if sig == SECRET_SIG:
         if "plaintext" in value:
             try:
                 inner = json.loads(value["plaintext"])
             except (TypeError, json.JSONDecodeError):
                 inner = value["plaintext"]
         else:  # encrypted in the export: not readable here, so not verifiable either
-            inner = value.get("value", _UNKNOWN_STRING)
-        return {_SIG_KEY: _SECRET_SIG, "value": _engine_value(inner)}
-    if sig == _RESOURCE_REF_SIG:
+            inner = value.get("value", UNKNOWN_SENTINEL)
+        return {SIG_KEY: SECRET_SIG, "value": _engine_value(inner)}
+    if sig == RESOURCE_REF_SIG:
         return value.get("id") or value.get("urn", "")
     return {k: _engine_value(v) for k, v in value.items()}
 

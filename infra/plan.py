@@ -19,11 +19,18 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra.export_format import (
+    REDACTED,
+    RESOURCE_REF_SIG,
+    SECRET_SIG,
+    SIG_KEY,
+    UNKNOWN_SENTINEL,
+    is_secret_envelope,
+)
 from infra.mocks import MeshlessMocks, RecordedResource, RecordingMonitor
 from infra.program import REPO_ROOT, StackPlan, declare, load
 
@@ -40,11 +47,6 @@ __all__ = [
 
 PROJECT = "meshless"
 CLUSTER_TYPES = ("meshless:aws:EksCluster", "meshless:gcp:GkeCluster")
-UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-SECRET_SIG_KEY = rpc._special_sig_key
-SECRET_SIG = rpc._special_secret_sig
-RESOURCE_SIG = rpc._special_resource_sig
-REDACTED = "[secret]"
 
 
 class PlanInputError(Exception):
@@ -104,10 +106,9 @@ def record_program(
 def _json_value(value: Any) -> Any:
     """Mock-monitor values in `pulumi stack export` form (secrets redacted, unknowns marked)."""
     if isinstance(value, dict):
-        sig = value.get(SECRET_SIG_KEY)
-        if sig == SECRET_SIG:
-            return {SECRET_SIG_KEY: SECRET_SIG, "ciphertext": REDACTED}
-        if sig == RESOURCE_SIG:
+        if is_secret_envelope(value):
+            return {SIG_KEY: SECRET_SIG, "ciphertext": REDACTED}
+        if value.get(SIG_KEY) == RESOURCE_REF_SIG:
             return value.get("urn", "")
         return {str(k): _json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -83,6 +83,16 @@ class TestExportShape:
             assert provider["inputs"]["kubeconfig"]["ciphertext"] == "[secret]", provider["urn"]
         assert "certificate-authority-data" not in (planned[stack] / "resources.json").read_text()
 
+    def test_wire_constants_match_the_sdk(self) -> None:
+        from pulumi.runtime import rpc
+
+        from infra import export_format as wire
+
+        assert rpc._special_sig_key == wire.SIG_KEY
+        assert rpc._special_secret_sig == wire.SECRET_SIG
+        assert rpc._special_resource_sig == wire.RESOURCE_REF_SIG
+        assert wire.UNKNOWN_SENTINEL == rpc.UNKNOWN
+
     def test_mock_outputs_look_like_the_providers(self, planned: dict[str, Path]) -> None:
         (eks,) = of_type(resources(planned["staging"]), "aws:eks/cluster:Cluster")
         assert re.fullmatch(

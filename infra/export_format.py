@@ -1,0 +1,33 @@
+"""The few wire facts of `pulumi stack export` that the plan, the diff and the gate share.
+
+Literal values, not imports from pulumi.runtime.rpc (where they are private), so the diff
+stays a pure function over data; tests/test_plan.py holds them equal to the SDK's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "REDACTED",
+    "RESOURCE_REF_SIG",
+    "SECRET_SIG",
+    "SIG_KEY",
+    "UNKNOWN_SENTINEL",
+    "is_secret_envelope",
+]
+
+#: The key that marks a special value (secret, resource reference) in a serialized property.
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+#: SIG_KEY's value for a secret: `{SIG_KEY: SECRET_SIG, "ciphertext" | "plaintext" | "value": ...}`.
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+#: SIG_KEY's value for a resource reference.
+RESOURCE_REF_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+#: A value not known until the resource exists (preview).
+UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+#: How a secret's plaintext appears in our plan output, and how the diff shows any secret.
+REDACTED = "[secret]"
+
+
+def is_secret_envelope(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
