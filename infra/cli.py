@@ -20,6 +20,7 @@ from components.catalog import (
     pins_for,
 )
 from infra.config import ConfigError
+from infra.gate import gate_command
 
 __all__ = ["app"]
 
@@ -113,20 +114,10 @@ def digests(
     out.print(f"catalog OK: {len(versions)} version(s) complete and well formed")
 
 
-def _register_gate() -> None:
-    from infra.gate import gate_command
-
-    app.command("gate", help="Run the policy pack on a stack export or a plan's resources.json.")(
-        gate_command
-    )
+app.command("gate", help="Run the policy pack on a stack export or a plan's resources.json.")(
+    gate_command
+)
 
 
-_register_gate()
-
-
-def main() -> None:  # pragma: no cover - console entry point
+if __name__ == "__main__":  # pragma: no cover - `python -m infra.cli`, as the benchmarks run it
     app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

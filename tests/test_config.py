@@ -27,10 +27,7 @@ def staging() -> dict[str, Any]:
 
 
 def _raw(document: dict[str, Any]) -> dict[str, Any]:
-    values = {
-        k: v if isinstance(v, str) else yaml.safe_dump(v) for k, v in document["config"].items()
-    }
-    return {k.partition(":")[2]: yaml.safe_load(v) for k, v in values.items()}
+    return {k.partition(":")[2]: v for k, v in document["config"].items()}
 
 
 def _set(document: dict[str, Any], path: list[Any], value: Any) -> None:
