@@ -7,7 +7,6 @@ kubeconform does, with the CRD's own formats (cidr, idn-hostname) enforced too.
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import json
 import re
@@ -52,16 +51,6 @@ def schema_errors(obj: dict[str, Any]) -> list[str]:
     return [f"{list(e.absolute_path)}: {e.message}" for e in validator().iter_errors(obj)]
 
 
-def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "generate_services", REPO / "benchmarks" / "generate_services.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def render(tmp_path: Path, **files: str) -> dict[str, dict[str, Any]]:
     """``namespace/name`` -> spec of every rendered CNP (each also checked against the CRD)."""
     for name, text in files.items():
@@ -96,8 +85,8 @@ class TestSchema:
             assert obj["kind"] == "CiliumNetworkPolicy"
             assert schema_errors(obj) == []
 
-    def test_generated_127_services(self, tmp_path: Path) -> None:
-        generator().write(127, tmp_path / "services")
+    def test_generated_127_services(self, tmp_path: Path, service_generator: ModuleType) -> None:
+        service_generator.write(127, tmp_path / "services")
         policies = load_policy_folder(tmp_path / "services", root=tmp_path)
         assert policies.warnings == []
         objects = render_policies(policies)

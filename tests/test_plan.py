@@ -9,6 +9,7 @@ import copy
 import json
 import re
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -342,16 +343,11 @@ class TestGkeModesAndScale:
         assert owners == {"modes-cilium"}
         assert "Google runs Cilium without kube-proxy" in (out / "summary.md").read_text()
 
-    def test_prod_with_127_generated_services(self, tmp_path: Path) -> None:
-        import sys
-
-        sys.path.insert(0, str(REPO / "benchmarks"))
-        try:
-            from generate_services import write
-        finally:
-            sys.path.remove(str(REPO / "benchmarks"))
+    def test_prod_with_127_generated_services(
+        self, tmp_path: Path, service_generator: ModuleType
+    ) -> None:
         folder = tmp_path / "services"
-        write(127, folder)
+        service_generator.write(127, folder)
         document = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())
         for cluster in document["config"]["meshless:clusters"]:
             cluster["trafficPolicies"] = str(folder)
