@@ -13,7 +13,6 @@ exits 1 if a plan does not pass (exit code other than 0).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from generate_services import write
 
 from components.network_policy import render_policies
 from components.traffic import load_policy_folder
@@ -37,16 +37,6 @@ IMPORT_FLOOR = (
     "pulumi_kubernetes.apiextensions, pydantic"
 )
 CNP_TYPE = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
-
-
-def _generator() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "generate_services", Path(__file__).parent / "generate_services.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def stack_file(stack: str, folder: str, target: Path) -> int:
@@ -94,7 +84,6 @@ def main() -> int:
     parser.add_argument("--counts", type=int, nargs="+", default=[127, 1270])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    generator = _generator()
     bench = REPO / "out" / "bench"
     bench.mkdir(parents=True, exist_ok=True)
 
@@ -108,7 +97,7 @@ def main() -> int:
     failed = False
     for count in args.counts:
         folder = bench / f"services-{count}"
-        generator.write(count, folder, force=True)
+        write(count, folder, force=True)
         file = bench / f"Pulumi.{args.stack}-{count}.yaml"
         clusters = stack_file(args.stack, folder.relative_to(REPO).as_posix(), file)
         in_process = median_seconds(
