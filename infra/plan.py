@@ -23,6 +23,7 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra.engine_rules import EngineRuleError, check_engine_rules
 from infra.export_format import (
     REDACTED,
     RESOURCE_REF_SIG,
@@ -259,7 +260,14 @@ def plan_stack(stack: str, stack_file: Path | None = None) -> PlanResult:
     """Read, validate (ConfigError/PlanInputError on a mistake) and record one stack."""
     values = read_stack_file(stack_file or default_stack_file(stack))
     stack_plan = load(values)
-    return PlanResult(stack, stack_plan, record_program(stack, stack_plan, values))
+    resources = record_program(stack, stack_plan, values)
+    try:
+        check_engine_rules(resources)  # what the mocks accept but the engine refuses
+    except EngineRuleError as exc:
+        raise PlanInputError(
+            f"{stack}: the Pulumi engine would refuse this program:\n" + "\n".join(exc.problems)
+        ) from None
+    return PlanResult(stack, stack_plan, resources)
 
 
 def _policy_config_for(stack: str, given: Path | None) -> Path | None:
