@@ -21,9 +21,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-__all__ = ["EngineRuleError", "check_engine_rules", "find_cycle", "provider_problems"]
+__all__ = [
+    "EngineRuleError",
+    "check_engine_rules",
+    "engine_urn",
+    "find_cycle",
+    "provider_problems",
+]
 
 PROVIDER_TYPE_PREFIX = "pulumi:providers:"
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def engine_urn(stack: str, project: str, parent: str, type_: str, name: str) -> str:
+    """The URN the engine gives a resource: the parent's whole qualified type chain, none for
+    a child of the root stack (sdk/go/common/resource/urn/urn.go `New`, called with
+    `parent.QualifiedType()` in pkg/resource/deploy/source_eval.go). The SDK's MockMonitor
+    keeps only the parent's last type and prefixes `pulumi:pulumi:Stack$` to top-level
+    resources, so its URNs matched no real stack export (found by `make conformance`)."""
+    qualified = type_
+    if parent:
+        parent_type = parent.split("::")[2]
+        if parent_type != ROOT_STACK_TYPE:
+            qualified = f"{parent_type}${type_}"
+    return f"urn:pulumi:{stack}::{project}::{qualified}::{name}"
 
 
 class Registered(Protocol):

@@ -14,7 +14,10 @@ from typing import Any
 
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime.settings import get_project, get_stack
 from pulumi.runtime.sync_await import _ensure_event_loop
+
+from infra.engine_rules import engine_urn
 
 __all__ = ["FAKE_ACCOUNT", "MeshlessMocks", "RecordedResource", "RecordingMonitor"]
 
@@ -177,6 +180,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
         super().__init__(mocks)
         self.recorded: dict[str, RecordedResource] = {}
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        return engine_urn(get_stack(), get_project(), parent, type_, name)
 
     def RegisterResource(self, request: Any) -> Any:
         _ensure_event_loop()

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from infra import plan as offline
 from infra.cli import app
-from infra.engine_rules import EngineRuleError, check_engine_rules, find_cycle
+from infra.engine_rules import EngineRuleError, check_engine_rules, engine_urn, find_cycle
 from infra.mocks import RecordedResource
 
 STACK = "urn:pulumi:staging::meshless::"
@@ -90,3 +90,31 @@ def test_real_plans_pass_the_rules() -> None:
     for stack in ("staging", "prod"):
         result = offline.plan_stack(stack)
         check_engine_rules(result.resources)
+
+
+class TestUrns:
+    """The plan's URNs are the engine's (the SDK's MockMonitor builds them differently)."""
+
+    def test_child_of_the_stack_has_no_stack_prefix(self) -> None:
+        stack_urn = "urn:pulumi:prod::meshless::pulumi:pulumi:Stack::meshless-prod"
+        assert (
+            engine_urn("prod", "meshless", stack_urn, "meshless:aws:EksCluster", "c")
+            == "urn:pulumi:prod::meshless::meshless:aws:EksCluster::c"
+        )
+
+    def test_grandchild_carries_the_whole_type_chain(self) -> None:
+        parent = (
+            "urn:pulumi:prod::meshless::meshless:aws:EksCluster$meshless:cilium:CiliumRelease::r"
+        )
+        assert engine_urn("prod", "meshless", parent, "kubernetes:helm.sh/v3:Release", "x") == (
+            "urn:pulumi:prod::meshless::meshless:aws:EksCluster$meshless:cilium:CiliumRelease"
+            "$kubernetes:helm.sh/v3:Release::x"
+        )
+
+    def test_planned_urns_follow_the_engine_rule(self) -> None:
+        result = offline.plan_stack("staging")
+        by_urn = {r.urn: r for r in result.resources}
+        for r in result.resources:
+            assert "pulumi:pulumi:Stack$" not in r.urn
+            if r.parent and r.parent in by_urn and by_urn[r.parent].type != "pulumi:pulumi:Stack":
+                assert r.urn.split("::")[2] == f"{r.parent.split('::')[2]}${r.type}"

@@ -21,4 +21,8 @@ def serve(register: Callable[[grpc.Server], None]) -> None:
     server.start()
     # The CLI reads exactly one line with the port from a plugin's stdout before dialling it.
     print(port, flush=True)
-    server.wait_for_termination()
+    try:
+        server.wait_for_termination()
+    except KeyboardInterrupt:
+        # The engine ends its plugins with SIGINT when the operation is over.
+        server.stop(grace=None)

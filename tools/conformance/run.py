@@ -58,6 +58,8 @@ class Run:
             # Nothing is downloaded: a plugin not provided here is an error, not a fetch.
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
             "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
+            # `--event-log` is registered only with debug commands on (cmd/pulumi/operations/up.go).
+            "PULUMI_DEBUG_COMMANDS": "true",
             "PYTHONPATH": str(REPO / "tools"),
             "NO_COLOR": "1",
         }
@@ -175,6 +177,7 @@ def prepare(run: Run, cache: Path) -> None:
     document["config"]["meshless:clusters"][0]["cilium"][VIOLATION[0]] = VIOLATION[1]
     (run.work / "Pulumi.violation.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
     write_plugins(run)
+    write_project(run, "stand-in")
 
 
 def policy_args(stack: str) -> list[str]:
@@ -303,6 +306,9 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, required=True, help="folder for the policy pack venv")
     parser.add_argument("--uv", default=shutil.which("uv") or "uv", help="uv executable")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--only", choices=("preview", "up"), help="run one half (while working on it)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="meshless-conformance-"))
     k8s = args.kubernetes_dir.resolve() if args.kubernetes_dir else None
@@ -314,8 +320,10 @@ def main() -> int:
     login = run.pulumi("login", "login", f"file://{work / 'state'}")
     run.check(login.returncode == 0, "pulumi login to a local file backend")
     init_stacks(run)
-    previews(run)
-    ups(run)
+    if args.only != "up":
+        previews(run)
+    if args.only != "preview":
+        ups(run)
     print("fields not compared, by construction:")
     for name, why in KNOWN_DIFFERENCES.items():
         print(f"  - {name}: {why}")

@@ -24,6 +24,7 @@ from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from conformance.plugin_server import serve
+from infra.export_format import UNKNOWN_SENTINEL
 from infra.mocks import MeshlessMocks
 
 #: What each stand-in reports as its version: the SDK version from uv.lock it stands in for,
@@ -69,10 +70,8 @@ class StandInProvider(provider_pb2_grpc.ResourceProviderServicer):
         return provider_pb2.DiffResponse(changes=provider_pb2.DiffResponse.DIFF_NONE)
 
     def Configure(self, request: Any, context: Any) -> Any:
-        # supportsPreview False: during preview the engine shows computed outputs as unknown
-        # instead of asking us, as it does for any provider that cannot preview.
         return provider_pb2.ConfigureResponse(
-            acceptSecrets=True, acceptResources=True, supportsPreview=False, acceptOutputs=False
+            acceptSecrets=True, acceptResources=True, supportsPreview=True, acceptOutputs=False
         )
 
     def Check(self, request: Any, context: Any) -> Any:
@@ -93,8 +92,24 @@ class StandInProvider(provider_pb2_grpc.ResourceProviderServicer):
         return resource_id, _to_struct(state)
 
     def Create(self, request: Any, context: Any) -> Any:
+        if request.preview:
+            return provider_pb2.CreateResponse(properties=self._preview(request))
         resource_id, outputs = self._outputs(request.urn, request.properties)
         return provider_pb2.CreateResponse(id=resource_id, properties=outputs)
+
+    def _preview(self, request: Any) -> struct_pb2.Struct:
+        """What a bridged provider previews for a create: the inputs, and every attribute the
+        cloud computes (here: every key whose mock value is not the input's) unknown."""
+        inputs = _to_python(request.properties)
+        args = pulumi_mocks.MockResourceArgs(
+            typ=_type(request.urn), name=_name(request.urn), inputs=inputs, custom=True
+        )
+        _, state = self.mocks.new_resource(args)
+        struct = _to_struct(inputs)
+        for key, value in state.items():
+            if key not in inputs or inputs[key] != value:
+                struct[key] = UNKNOWN_SENTINEL
+        return struct
 
     def Update(self, request: Any, context: Any) -> Any:
         _, outputs = self._outputs(request.urn, request.news)
