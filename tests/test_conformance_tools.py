@@ -114,3 +114,13 @@ def test_stand_in_provider_creates_what_the_mocks_return(typ: str, name: str, in
     # Both go over the wire the same way (None dropped, numbers as doubles), as under mocks.
     assert _to_python(response.properties) == _to_python(_to_struct(expected))
     assert response.properties.fields.keys() >= inputs.keys()
+
+
+def test_engine_provider_bookkeeping_is_not_a_difference() -> None:
+    provider = {"urn": PROVIDER, "type": "pulumi:providers:aws", "custom": True, "inputs": {}}
+    engine = {**provider, "inputs": {"version": "7.51.1", "__internal": {}}}
+    assert compare_exports(doc(provider), doc(engine)) == []
+    changed = {**provider, "inputs": {"version": "7.51.1", "region": "eu-west-1"}}
+    assert compare_exports(doc(provider), doc(changed)) == [
+        f"{PROVIDER}: input region: plan=None engine='eu-west-1'"
+    ]

@@ -25,6 +25,12 @@ KNOWN_DIFFERENCES = {
         "that named none; the mock monitor registers no default providers, so they are skipped "
         "and a plan resource without a provider must point at the default provider of its package"
     ),
+    "provider version inputs": (
+        "the engine writes the plugin version into a provider resource's inputs (`version`) "
+        "and keeps its own bookkeeping under `__internal` (pkg/resource/deploy/providers/"
+        "registry.go, SetProviderVersion); the SDK does not send them, so they are dropped "
+        "from `pulumi:providers:*` inputs before comparing"
+    ),
     "secret ciphertext": (
         "the engine encrypts secrets with the stack's passphrase, the plan shows `[secret]`; "
         "both must be secret envelopes, the ciphertext is not compared"
@@ -84,9 +90,16 @@ def _provider_problem(urn: str, planned: dict[str, Any], real: dict[str, Any]) -
     return f"{urn}: provider plan={plan_provider or '-'} engine={real_provider or '-'}"
 
 
+_ENGINE_PROVIDER_INPUTS = ("version", "__internal")
+
+
 def _input_problems(urn: str, planned: dict[str, Any], real: dict[str, Any]) -> list[str]:
     plan_inputs = _normalise(planned.get("inputs") or {})
     real_inputs = _normalise(real.get("inputs") or {})
+    if real["type"].startswith("pulumi:providers:"):
+        for key in _ENGINE_PROVIDER_INPUTS:
+            if key not in plan_inputs:
+                real_inputs.pop(key, None)
     problems = []
     for key in sorted(set(plan_inputs) | set(real_inputs)):
         if plan_inputs.get(key) != real_inputs.get(key):
