@@ -42,6 +42,7 @@ __all__ = [
     "export_document",
     "read_stack_file",
     "record_program",
+    "stack_file_locator",
     "write_plan",
 ]
 
@@ -271,6 +272,22 @@ def _policy_config_for(stack: str, given: Path | None) -> Path | None:
     return default if default.is_file() else None
 
 
+def stack_file_locator(stack_file: Path, by_urn: dict[str, dict[str, Any]]) -> Any:
+    """violation → the stack file line of the config key behind it, the file named relative
+    to the repository (as GitHub annotations want it) when it lies inside."""
+    from infra.stack_lines import StackFileIndex
+
+    path = stack_file.resolve()
+    display = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    index = StackFileIndex(path, display)
+
+    def locate(violation: Any) -> Any:
+        res = by_urn.get(violation.urn)
+        return index.locate(cluster_of(res, by_urn), violation.policy_name) if res else None
+
+    return locate
+
+
 def run(
     stack: str,
     *,
@@ -284,7 +301,8 @@ def run(
     raises ConfigError / PlanInputError for bad input (exit 2), before writing anything."""
     # Imported here: the gate starts the policy pack, the diff and graph are only for output.
     from infra.diff import DiffInputError, compare_plans
-    from infra.gate import GateError, load_policy_config, render_table, run_gate
+    from infra.findings_log import emit_annotations, print_findings
+    from infra.gate import GateError, load_policy_config, run_gate
     from infra.graph import render_mermaid
     from infra.summary import render_summary
 
@@ -333,8 +351,10 @@ def run(
 
     if console is not None:
         console.print(summary.splitlines()[0], highlight=False, soft_wrap=True)
-        if report_json.get("violations"):
-            render_table(report, console)
+        locate = stack_file_locator(stack_file or default_stack_file(stack), by_urn)
+        if report.violations:
+            print_findings(report, console, locate=locate)
+        emit_annotations(report.violations, console.file, locate)
         console.print(
             f"wrote {target}/: resources.json, manifests/, policy-report.json, summary.md, graph.mmd",
             highlight=False,
