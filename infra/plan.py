@@ -24,11 +24,13 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.export_format import (
+    CLUSTER_TYPES,
     REDACTED,
     RESOURCE_REF_SIG,
     SECRET_SIG,
     SIG_KEY,
     UNKNOWN_SENTINEL,
+    cluster_of,
     is_secret_envelope,
 )
 from infra.mocks import MeshlessMocks, RecordedResource, RecordingMonitor
@@ -39,6 +41,7 @@ __all__ = [
     "PROJECT",
     "PlanInputError",
     "PlanResult",
+    "cluster_of",
     "export_document",
     "read_stack_file",
     "record_program",
@@ -47,7 +50,6 @@ __all__ = [
 ]
 
 PROJECT = "meshless"
-CLUSTER_TYPES = ("meshless:aws:EksCluster", "meshless:gcp:GkeCluster")
 
 
 class PlanInputError(Exception):
@@ -175,16 +177,6 @@ def export_document(stack: str, resources: list[RecordedResource]) -> dict[str, 
             "resources": entries,
         },
     }
-
-
-def cluster_of(resource: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> str | None:
-    """The cluster a resource belongs to: the name of its nearest cluster component ancestor."""
-    current: dict[str, Any] | None = resource
-    while current is not None:
-        if current["type"] in CLUSTER_TYPES:
-            return current["urn"].rsplit("::", 1)[-1]
-        current = by_urn.get(current.get("parent", ""))
-    return None
 
 
 def _slug(text: str) -> str:
