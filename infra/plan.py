@@ -292,11 +292,11 @@ def run(
     """The whole offline plan of one stack. Returns the exit code (0 clean, 1 blocked);
     raises ConfigError / PlanInputError for bad input (exit 2), before writing anything."""
     # Imported here: the gate starts the policy pack, the diff and graph are only for output.
-    from infra.diff import DiffInputError, compare_plans
+    from infra.diff import DiffInputError, compare_plans, load_plan
     from infra.findings_log import emit_annotations, print_findings
     from infra.gate import GateError, load_policy_config, run_gate
     from infra.graph import render_mermaid
-    from infra.summary import render_summary
+    from infra.summary import SummaryInputs, render_summary
 
     policy_file = _policy_config_for(stack, policy_config)
     try:
@@ -318,26 +318,31 @@ def run(
         json.dumps(report_json, indent=2) + "\n", encoding="utf-8"
     )
 
-    diff_markdown = None
+    diff = diff_error = base_resources = None
     if compare is not None:
         try:
-            diff_markdown = compare_plans(compare, target).to_markdown(title=None)
+            diff = compare_plans(compare, target)
+            base_resources = list(load_plan(compare, "base").resources.values())
         except DiffInputError as exc:
-            diff_markdown = f"_No comparison: {exc}_"
+            diff_error = str(exc)
 
-    mermaid = render_mermaid(resources)
+    names = [c.name for c in result.plan.config.clusters]
+    mermaid = render_mermaid(resources, base=base_resources, clusters=names)
     (target / "graph.mmd").write_text(mermaid.rstrip() + "\n", encoding="utf-8")
     by_urn = {res["urn"]: res for res in resources}
     summary = render_summary(
-        stack=stack,
-        config=result.plan.config,
-        resources=resources,
-        cluster_of={res["urn"]: cluster_of(res, by_urn) for res in resources},
-        report=report_json,
-        warnings=result.plan.warnings,
-        diff_markdown=diff_markdown,
-        mermaid=mermaid,
-        manifests=manifests,
+        SummaryInputs(
+            stack=stack,
+            config=result.plan.config,
+            resources=resources,
+            cluster_of={res["urn"]: cluster_of(res, by_urn) for res in resources},
+            report=report_json,
+            warnings=result.plan.warnings,
+            diff=diff,
+            diff_error=diff_error,
+            mermaid=mermaid,
+            manifests=manifests,
+        )
     )
     (target / "summary.md").write_text(summary, encoding="utf-8")
 
