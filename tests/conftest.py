@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -68,3 +70,22 @@ def mermaid_parse() -> Callable[[list[str]], list[dict[str, Any]]]:
         return results
 
     return parse
+
+
+@pytest.fixture(scope="session")
+def github_text() -> Callable[..., str]:
+    """What a reader sees of Markdown on GitHub: rendered (CommonMark + tables), sanitised
+    with an allow-list (nh3/ammonia drops unknown tags such as <project>, as GitHub's
+    sanitiser does), tags removed, entities decoded. ``drop_code=True`` leaves code out."""
+    import markdown_it
+    import nh3
+
+    md = markdown_it.MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+    def text(markdown: str, *, drop_code: bool = False) -> str:
+        cleaned = nh3.clean(md.render(markdown))
+        if drop_code:
+            cleaned = re.sub(r"<code>.*?</code>", " ", cleaned, flags=re.S)
+        return html.unescape(re.sub(r"<[^>]+>", "", cleaned))
+
+    return text
