@@ -15,7 +15,8 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
-from infra.gate import GateReport, Violation, gate_command, load_export, render_table, run_gate
+from infra.findings_log import print_findings
+from infra.gate import GateReport, Violation, gate_command, load_export, run_gate
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "policies" / "config"
 EKS_RELEASE = "eks-main-cilium-release"
@@ -224,7 +225,7 @@ def test_table_prints_messages_verbatim() -> None:
         ],
     )
     out = io.StringIO()
-    render_table(report, Console(file=out, width=200))
+    print_findings(report, Console(file=out, width=200))
     text = out.getvalue()
     assert "resourceLabels[meshless-gke-mode] is [b]x" in text
     assert "gcp:container/cluster:Cluster::c" in text and "1 mandatory" in text
