@@ -33,6 +33,7 @@ POLICY_KEYS: dict[str, tuple[str, ...]] = {
     "network-policies-after-cilium": ("trafficPolicies",),
     "cluster-deletion-protection": ("deletionProtection",),
     "cilium-node-taint": ("nodePools",),
+    "eks-node-launch-template": ("nodeImage", "nodePools"),
 }
 _CLUSTERS_KEYS = ("meshless:clusters", "clusters")
 

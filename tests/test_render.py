@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import ast
 import io
+import re
+import typing
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import BaseModel
 from rich.console import Console
 
+from components.eks import EksClusterConfig
+from components.gke import GkeClusterConfig
 from infra.findings_log import annotations, finding_blocks, print_findings
 from infra.gate import GateReport, Violation
 from infra.render import PLACEHOLDER, gh_data, gh_property, md_code, md_text, split_finding
-from infra.stack_lines import StackFileIndex
+from infra.stack_lines import POLICY_KEYS, StackFileIndex
 from infra.summary import artifact_link
 
 GithubText = Callable[..., str]
@@ -193,3 +199,29 @@ def test_artifact_link_on_github_and_locally() -> None:
         "prod", env
     )
     assert "`out/prod/`" in artifact_link("prod", {})
+
+
+def _fields(model: type[BaseModel]) -> dict[str, Any]:
+    return {(f.alias or n): f.annotation for n, f in model.model_fields.items()}
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models inside a field's type (Optional, unions, containers)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models(arg)]
+
+
+def test_policy_keys_name_real_policies_and_config_keys() -> None:
+    """A renamed policy or config key must not leave annotations pointing nowhere."""
+    policies = set()
+    for path in (REPO / "policies" / "rules").glob("*.py"):
+        policies |= set(re.findall(r'name="([a-z0-9-]+)"', path.read_text(encoding="utf-8")))
+    assert set(POLICY_KEYS) <= policies, set(POLICY_KEYS) - policies
+    for policy, keys in POLICY_KEYS.items():
+        for key in keys:
+            models: list[type[BaseModel]] = [EksClusterConfig, GkeClusterConfig]
+            for part in key.split("."):
+                found = [_fields(m)[part] for m in models if part in _fields(m)]
+                assert found, f"{policy}: {key}: no config key {part!r}"
+                models = [m for a in found for m in _models(a)]
