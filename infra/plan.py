@@ -305,7 +305,7 @@ def run(
     from infra.findings_log import emit_annotations, print_findings
     from infra.gate import GateError, load_policy_config, run_gate
     from infra.graph import render_mermaid
-    from infra.summary import SummaryInputs, render_summary
+    from infra.summary import SummaryInputs, render_summary, verdict_line
 
     policy_file = _policy_config_for(stack, policy_config)
     try:
@@ -339,24 +339,23 @@ def run(
     mermaid = render_mermaid(resources, base=base_resources, clusters=names)
     (target / "graph.mmd").write_text(mermaid.rstrip() + "\n", encoding="utf-8")
     by_urn = {res["urn"]: res for res in resources}
-    summary = render_summary(
-        SummaryInputs(
-            stack=stack,
-            config=result.plan.config,
-            resources=resources,
-            cluster_of={res["urn"]: cluster_of(res, by_urn) for res in resources},
-            report=report_json,
-            warnings=result.plan.warnings,
-            diff=diff,
-            diff_error=diff_error,
-            mermaid=mermaid,
-            manifests=manifests,
-        )
+    inputs = SummaryInputs(
+        stack=stack,
+        config=result.plan.config,
+        resources=resources,
+        cluster_of={res["urn"]: cluster_of(res, by_urn) for res in resources},
+        report=report_json,
+        warnings=result.plan.warnings,
+        diff=diff,
+        diff_error=diff_error,
+        mermaid=mermaid,
+        manifests=manifests,
     )
+    summary = render_summary(inputs)
     (target / "summary.md").write_text(summary, encoding="utf-8")
 
     if console is not None:
-        console.print(summary.splitlines()[0], highlight=False, soft_wrap=True)
+        console.print(verdict_line(inputs, markdown=False), highlight=False, soft_wrap=True)
         locate = stack_file_locator(stack_file or default_stack_file(stack), by_urn)
         if report.violations:
             print_findings(report, console, locate=locate)

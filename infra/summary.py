@@ -27,7 +27,13 @@ from infra.render import md_code, md_text, split_finding
 if TYPE_CHECKING:
     from infra.diff import PlanDiff
 
-__all__ = ["SummaryInputs", "artifact_link", "is_internal_type", "render_summary"]
+__all__ = [
+    "SummaryInputs",
+    "artifact_link",
+    "is_internal_type",
+    "render_summary",
+    "verdict_line",
+]
 
 _FOLD_AFTER = 10
 _STACK = "(stack)"
@@ -81,25 +87,38 @@ def _owners(s: SummaryInputs) -> Counter[str]:
     return Counter(s.cluster_of.get(r["urn"]) or _STACK for r in s.resources)
 
 
-def _verdict(s: SummaryInputs) -> list[str]:
+def verdict_line(s: SummaryInputs, *, markdown: bool = True) -> str:
+    """The verdict and the counts, for the comment (Markdown) or a terminal (plain)."""
+
+    def code(text: str) -> str:
+        return md_code(text, table=False) if markdown else text
+
+    def bold(text: str) -> str:
+        return f"**{text}**" if markdown else text
+
     owners = _owners(s)
-    parts = [f"{owners[c.name]} in {md_code(c.name, table=False)}" for c in s.config.clusters]
+    parts = [f"{owners[c.name]} in {code(c.name)}" for c in s.config.clusters]
     outside = Counter(r["type"] for r in s.resources if not s.cluster_of.get(r["urn"]))
     if outside:
-        kinds = ", ".join(md_code(t, table=False) for t in sorted(outside))
+        kinds = ", ".join(code(t) for t in sorted(outside))
         parts.append(f"{sum(outside.values())} outside the clusters ({kinds})")
     counts = f"{len(s.resources)} resources: " + ", ".join(parts) + "."
+    name = f"meshless plan {code(s.stack)}"
     if s.report is None:
-        return [f"⚪ **meshless plan `{s.stack}`: policy gate not run.** {counts}", ""]
+        return f"⚪ {bold(f'{name}: policy gate not run.')} {counts}"
     mandatory, advisory = s.report.get("mandatory", 0), s.report.get("advisory", 0)
     if mandatory:
         head = (
-            f"❌ **meshless plan `{s.stack}`: blocked** by {mandatory} mandatory policy "
-            f"finding(s) ({advisory} advisory)."
+            f"❌ {bold(f'{name}: blocked')} by {mandatory} mandatory policy finding(s) "
+            f"({advisory} advisory)."
         )
     else:
-        head = f"✅ **meshless plan `{s.stack}`: passes the policy gate** ({advisory} advisory finding(s))."
-    return [f"{head} {counts}", ""]
+        head = f"✅ {bold(f'{name}: passes the policy gate')} ({advisory} advisory finding(s))."
+    return f"{head} {counts}"
+
+
+def _verdict(s: SummaryInputs) -> list[str]:
+    return [verdict_line(s), ""]
 
 
 def _intro(s: SummaryInputs) -> list[str]:
@@ -229,7 +248,11 @@ def _type_table(name: str, counts: Counter[str]) -> list[str]:
     internal = {t: n for t, n in counts.items() if is_internal_type(t)}
     rows = ["| resource type | count |", "| --- | ---: |"]
     rows += [f"| {md_code(t)} | {n} |" for t, n in sorted(cloud.items())]
-    lines = _fold(f"{sum(cloud.values())} resources of {name} by type", rows, len(cloud))
+    lines = (
+        _fold(f"{sum(cloud.values())} resources of {name} by type", rows, len(cloud))
+        if cloud
+        else []
+    )
     if internal:
         listed = ", ".join(f"{md_code(t, table=False)} x{n}" for t, n in sorted(internal.items()))
         lines += [
