@@ -69,7 +69,9 @@ def md_code(text: str, *, table: bool = True) -> str:
 
 def _md_escape(text: str, table: bool) -> str:
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = text.replace("`", "\\`").replace("*", "\\*")
+    # Emphasis, strikethrough and link brackets would change what the text says.
+    for ch in "`*_~[]":
+        text = text.replace(ch, "\\" + ch)
     if table:
         text = text.replace("|", "\\|")
     return text
@@ -102,7 +104,7 @@ def _code_spans(text: str) -> list[tuple[bool, str]]:
 
 def md_text(text: object, *, table: bool = True) -> str:
     """Plain text as Markdown: placeholders, config paths and values in code spans, the rest
-    escaped (``< > & | ` *``), on one line (a table cell ends at a line break)."""
+    escaped (``< > & | ` * _ ~ [ ]``), on one line (a table cell ends at a line break)."""
     flat = " ".join(str(text).split())
     return "".join(
         md_code(piece, table=table) if is_code else _md_escape(piece, table)

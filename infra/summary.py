@@ -36,6 +36,9 @@ __all__ = [
 ]
 
 _FOLD_AFTER = 10
+# A comment holds 65,536 characters; past this many findings the rest are counted, not listed
+# (policy-report.json in the artifact has them all).
+_MAX_FINDINGS = 100
 _STACK = "(stack)"
 _NEXT_MINOR = "1.17.18"
 
@@ -166,10 +169,10 @@ def _findings(s: SummaryInputs) -> list[str]:
         "| | level | policy | resource | message | fix |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for v in current:
+    for v in current[:_MAX_FINDINGS]:
         is_new = (v.get("policy"), v.get("urn") or "", v.get("message")) in new
         rows.append(_finding_row(v, "🆕 new" if is_new else "", struck=False))
-    for r in resolved:
+    for r in resolved[:_MAX_FINDINGS]:
         rows.append(
             _finding_row(
                 {
@@ -187,7 +190,9 @@ def _findings(s: SummaryInputs) -> list[str]:
         + (f", {len(resolved)} resolved" if resolved else "")
         + ")"
     )
-    return [title, "", *_fold("Findings", rows, len(rows) - 2)]
+    hidden = max(0, len(current) - _MAX_FINDINGS) + max(0, len(resolved) - _MAX_FINDINGS)
+    more = [f"_…and {hidden} more in `policy-report.json`._", ""] if hidden else []
+    return [title, "", *_fold("Findings", rows, len(rows) - 2), *more]
 
 
 def _warnings(s: SummaryInputs) -> list[str]:

@@ -85,9 +85,9 @@ class TestMarkdownCells:
                     assert placeholder in github_text(cell), (message, md_text(part))
 
     def test_pipes_backticks_and_markup(self, github_text: GithubText) -> None:
-        cell = md_text("a | b `x|y` and *c* <b>bold</b>")
+        cell = md_text("a | b `x|y` and *c* <b>bold</b> _d_ ~~e~~ [f](g)")
         shown = github_text(f"| a |\n| --- |\n| {cell} |")
-        assert "a | b x|y and *c*" in shown and "<b>bold</b>" in shown
+        assert "a | b x|y and *c*" in shown and "<b>bold</b> _d_ ~~e~~ [f](g)" in shown
         assert md_code("a`b") == "`` a`b ``"
         assert md_code("x|y", table=False) == "`x|y`"
 

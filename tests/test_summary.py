@@ -108,3 +108,18 @@ def test_counts_and_warning(config: Any) -> None:
     assert (
         "Plus 1 internal (components and providers): `meshless:cilium:CiliumRelease` x1." in summary
     )
+
+
+def test_many_findings_stay_inside_a_comment(config: Any) -> None:
+    many = [
+        {
+            "policy": "helm-release-atomic",
+            "enforcement": "mandatory",
+            "urn": f"{URN}{i}",
+            "message": KEPT,
+        }
+        for i in range(300)
+    ]
+    report = {"mandatory": 300, "advisory": 0, "violations": many}
+    summary = render_summary(inputs(config, report=report))
+    assert len(summary) < 65_000 and "…and 200 more in `policy-report.json`" in summary
