@@ -22,10 +22,15 @@ from typing import Any
 
 from infra.callgraph import Edge, Node, call_graphs
 
-__all__ = ["MAX_SERVICES", "render_mermaid"]
+__all__ = ["MAX_EDGES", "MAX_NAMESPACES", "MAX_SERVICES", "render_mermaid"]
 
 #: More services than this in one picture: one node per namespace.
 MAX_SERVICES = 30
+#: Namespaces drawn when collapsed (those with the most services); the rest share one node.
+MAX_NAMESPACES = 20
+#: Arrows in the whole chart: Mermaid refuses more than its maxEdges (500 by default, a
+#: "secure" setting GitHub's renderer does not raise), so the lightest are left out and counted.
+MAX_EDGES = 300
 
 _ADDED = "stroke:#1a7f37,stroke-width:3px,color:#1a7f37"
 _REMOVED = "stroke:#cf222e,stroke-width:2px,stroke-dasharray:5 5,color:#cf222e"
@@ -72,7 +77,7 @@ def _shape(node: Node, text: str) -> str:
         return f'(["{_label(text)}"]):::ext'
     if kind in ("fqdn", "cidr"):
         return '{{"' + _label(text) + '"}}:::ext'
-    return f'["{_label(text)}"]:::' + ("svc" if kind in ("svc", "nsgroup") else "peer")
+    return f'["{_label(text)}"]:::' + ("svc" if kind in ("svc", "nsgroup", "more") else "peer")
 
 
 def _text(node: Node, services: Mapping[str, int]) -> str:
@@ -86,19 +91,32 @@ def _text(node: Node, services: Mapping[str, int]) -> str:
     if kind == "nsgroup":
         n = services.get(node[1], 0)
         return f"{node[1]}\n{n} service{'s' if n != 1 else ''}" if n else f"{node[1]}"
+    if kind == "more":
+        k, n = services.get("#more", 0), services.get("", 0)
+        return f"{k} more namespace{'s' if k != 1 else ''}\n{n} service{'s' if n != 1 else ''}"
     if kind == "entity":
         return f"entity {node[1]}"
     return node[1]
 
 
-def _collapse(edges: Iterable[Edge]) -> Counter[tuple[Node, Node]]:
-    """Edges between namespaces (and to outside peers), counted."""
+def _collapse(edges: Iterable[Edge], shown: set[str]) -> Counter[tuple[Node, Node]]:
+    """Edges between namespaces (and to outside peers), counted; namespaces not in ``shown``
+    share one node."""
 
     def group(node: Node) -> Node:
         ns = _namespace(node)
-        return ("nsgroup", ns) if ns is not None else node
+        if ns is None:
+            return node
+        return ("nsgroup", ns) if ns in shown else ("more",)
 
     return Counter((group(e.src), group(e.dst)) for e in edges)
+
+
+def _shown_namespaces(every: set[Edge], per_ns: Mapping[str, int]) -> set[str]:
+    """The namespaces with the most services, up to MAX_NAMESPACES."""
+    names = {ns for e in every for n in (e.src, e.dst) if (ns := _namespace(n)) is not None}
+    ranked = sorted(names, key=lambda ns: (-per_ns.get(ns, 0), ns))
+    return set(ranked[:MAX_NAMESPACES])
 
 
 def _calls(n: int) -> str:
@@ -119,10 +137,7 @@ class _Picture:
         declared = {n for e in every for n in (e.src, e.dst) if n[0] == "svc"}
         per_ns = Counter(n[1] for n in declared)
         if len(declared) > MAX_SERVICES:
-            now, was = _collapse(head), _collapse(base if base is not None else head)
-            pairs = sorted(set(now) | set(was))
-            edges = [(s, d, self._count_label(now[(s, d)], was[(s, d)], base)) for s, d in pairs]
-            status = [self._status(now[p] > 0, was[p] > 0, base) for p in pairs]
+            edges, status, per_ns = self._collapsed(prefix, head, base, per_ns, indent)
         else:
             edges = [(e.src, e.dst, e.label) for e in sorted(every)]
             status = [
@@ -140,6 +155,35 @@ class _Picture:
                     f"    linkStyle {self.edge_count} {_ADDED if state == 'added' else _REMOVED}"
                 )
             self.edge_count += 1
+
+    def _collapsed(
+        self,
+        prefix: str,
+        head: set[Edge],
+        base: set[Edge] | None,
+        per_ns: Mapping[str, int],
+        indent: str,
+    ) -> tuple[list[tuple[Node, Node, str]], list[str], dict[str, int]]:
+        """Namespace-to-namespace arrows with call counts, within the chart's arrow budget."""
+        every = head | (base or set())
+        shown = _shown_namespaces(every, per_ns)
+        counts = dict(per_ns)
+        counts[""] = sum(n for ns, n in per_ns.items() if ns not in shown)
+        counts["#more"] = len(
+            {_namespace(n) for e in every for n in (e.src, e.dst)} - shown - {None}
+        )
+        now = _collapse(head, shown)
+        was = _collapse(base if base is not None else head, shown)
+        budget = max(0, MAX_EDGES - self.edge_count)
+        ranked = sorted(set(now) | set(was), key=lambda p: (-(now[p] + was[p]), p))
+        pairs, hidden = sorted(ranked[:budget]), ranked[budget:]
+        if hidden:
+            self.lines.append(
+                f'{indent}{self.ids((prefix, "hidden"))}["{len(hidden)} more arrows '
+                f'({_calls(sum(now[p] for p in hidden))}) not drawn"]:::peer'
+            )
+        edges = [(s, d, self._count_label(now[(s, d)], was[(s, d)], base)) for s, d in pairs]
+        return edges, [self._status(now[p] > 0, was[p] > 0, base) for p in pairs], counts
 
     @staticmethod
     def _status(in_head: bool, in_base: bool, base: set[Edge] | None) -> str:

@@ -12,7 +12,7 @@ import pytest
 from components.network_policy import render_policies
 from components.traffic import load_policy_folder
 from infra.callgraph import call_graphs, l7_summary
-from infra.graph import MAX_SERVICES, render_mermaid
+from infra.graph import MAX_EDGES, MAX_SERVICES, render_mermaid
 
 REPO_TRAFFIC = "traffic/shop"
 PREFIX = "urn:pulumi:prod::meshless::"
@@ -47,6 +47,41 @@ def shop() -> list[dict[str, Any]]:
 
 def edges_of(text: str) -> list[tuple[str, str, str, str]]:
     return re.findall(r"^\s+(\w+) (-->|-\.->)\|\"([^\"]*)\"\| (\w+)$", text, re.M)
+
+
+def many_services(n: int, namespaces: int, *, fqdns: bool = False) -> list[dict[str, Any]]:
+    """``n`` services spread over ``namespaces``; each is called by the next service and by
+    one in the namespace ``i * 7`` further on (deterministic), on HTTP 8080; with ``fqdns``
+    each also calls a host of its own."""
+    objects = []
+    for i in range(n):
+        caller = (i + 1) % n, (i * 7 + 3) % n
+        objects.append(
+            {
+                "metadata": {"name": f"s{i}", "namespace": f"ns{i % namespaces}"},
+                "spec": {
+                    "endpointSelector": {"matchLabels": {"app": f"s{i}"}},
+                    "ingress": [
+                        {
+                            "fromEndpoints": [
+                                {
+                                    "matchLabels": {
+                                        "app": f"s{c}",
+                                        "k8s:io.kubernetes.pod.namespace": f"ns{c % namespaces}",
+                                    }
+                                }
+                                for c in caller
+                            ],
+                            "toPorts": [{"ports": [{"port": "8080", "protocol": "TCP"}]}],
+                        }
+                    ],
+                    "egress": [{"toFQDNs": [{"matchName": f"api{i}.example.com"}]}]
+                    if fqdns
+                    else [],
+                },
+            }
+        )
+    return objects
 
 
 class TestWhoMayCallWhom:
@@ -133,6 +168,15 @@ class TestScale:
         assert re.search(r'\|"\d+ calls?"\|', text)
         assert len(text) < 50_000  # Mermaid's default maxTextSize
 
+    def test_thousands_stay_inside_mermaids_limits(self) -> None:
+        text = render_mermaid(cluster_resources("a", many_services(1500, 100)))
+        assert text.count("-->") <= MAX_EDGES and len(text) < 50_000
+        assert re.search(r'more\["80 more namespaces<br/>1200 services"\]', text), text[:2000]
+        assert "more arrows" not in text
+        hosts = render_mermaid(cluster_resources("a", many_services(1500, 100, fqdns=True)))
+        assert hosts.count("-->") == MAX_EDGES and len(hosts) < 50_000
+        assert re.search(r'\["\d+ more arrows \(\d+ calls\) not drawn"\]', hosts)
+
     def test_small_sets_stay_per_service(self, shop: list[dict[str, Any]]) -> None:
         assert len({o["metadata"]["name"] for o in shop}) < MAX_SERVICES
         assert "nsgroup_" not in render_mermaid(cluster_resources("a", shop))
@@ -172,6 +216,7 @@ class TestMermaidParses:
             render_mermaid(cluster_resources("a", shop) + cluster_resources("b", base)),
             render_mermaid(cluster_resources("a", big)),
             render_mermaid(cluster_resources("a", awkward)),
+            render_mermaid(cluster_resources("a", many_services(1500, 100, fqdns=True))),
             render_mermaid([]),
         ]
         broken = [
