@@ -143,8 +143,13 @@ def annotations(violations: Sequence[Violation], locate: Locator | None = None) 
 def emit_annotations(
     violations: Sequence[Violation], stream: IO[str], locate: Locator | None = None
 ) -> None:
-    """Write the annotations when running under GitHub Actions (``GITHUB_ACTIONS=true``)."""
-    if os.environ.get("GITHUB_ACTIONS") != "true":
+    """Write the annotations when running under GitHub Actions (``GITHUB_ACTIONS=true``),
+    unless ``MESHLESS_ANNOTATIONS=off`` (the PR workflow's base-branch plan: its findings are
+    not the pull request's, and its line numbers are the base's)."""
+    if (
+        os.environ.get("GITHUB_ACTIONS") != "true"
+        or os.environ.get("MESHLESS_ANNOTATIONS") == "off"
+    ):
         return
     for line in annotations(violations, locate):
         stream.write(line + "\n")
