@@ -1,0 +1,199 @@
+"""Reaching a live cluster for `meshless verify`: the kubeconfig, the client, read-only calls.
+
+The kubeconfig comes from a file (``--kubeconfig``/``--context``) or from the stack's outputs
+(``pulumi stack output --show-secrets --json``; the program exports ``<cluster>-kubeconfig``
+as a secret). Calls go through the official ``kubernetes`` client's typed APIs; responses are
+read as the JSON the API server sends (``_preload_content=False``), the shape `kubectl get -o
+json` shows, so the checks do not depend on the client's model classes. Anything that means
+"cannot ask" (no connection, timeout, 401, 403, a kubeconfig that does not load) is an
+AccessError: verify exits 2 with its message and judges nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import urllib3
+import yaml
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+__all__ = [
+    "AccessError",
+    "ApiReader",
+    "client_from_kubeconfig",
+    "kubeconfig_from_file",
+    "kubeconfig_from_stack",
+]
+
+JSON = dict[str, Any]
+PAGE = 500  # list in pages: prod has thousands of pods
+
+
+class AccessError(Exception):
+    """The cluster cannot be asked: the message names what failed and what to do."""
+
+
+def kubeconfig_from_file(path: Path) -> JSON:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise AccessError(f"{path}: cannot read the kubeconfig ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise AccessError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(document, dict):
+        raise AccessError(f"{path}: not a kubeconfig (expected a mapping with clusters/users)")
+    return document
+
+
+def kubeconfig_from_stack(stack: str, cluster: str, cwd: Path, pulumi: str = "pulumi") -> JSON:
+    """The cluster's kubeconfig from the stack outputs, through the Pulumi CLI."""
+    command = [pulumi, "stack", "output", "--stack", stack, "--show-secrets", "--json"]
+    if shutil.which(pulumi) is None:
+        raise AccessError(
+            f"--stack {stack}: the Pulumi CLI (`{pulumi}`) is not on PATH, so the kubeconfig "
+            "cannot be read from the stack outputs. Install it and `pulumi login`, or pass "
+            "--kubeconfig FILE"
+        )
+    try:
+        proc = subprocess.run(
+            command, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise AccessError(f"`{' '.join(command)}` did not run: {exc}") from None
+    if proc.returncode != 0:
+        detail = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        raise AccessError(
+            f"`pulumi stack output --stack {stack}` failed (exit {proc.returncode}): {detail}. "
+            "Check `pulumi login` and that the stack exists, or pass --kubeconfig FILE"
+        )
+    try:
+        outputs = json.loads(proc.stdout or "{}")
+    except ValueError:
+        raise AccessError(
+            f"`pulumi stack output --stack {stack} --json` did not print JSON"
+        ) from None
+    key = f"{cluster}-kubeconfig"
+    value = outputs.get(key) if isinstance(outputs, dict) else None
+    if not value:
+        raise AccessError(
+            f"stack {stack} has no output {key!r} (outputs: {', '.join(sorted(outputs)) or 'none'}); "
+            "has `pulumi up` run for this cluster?"
+        )
+    document = yaml.safe_load(value) if isinstance(value, str) else value
+    if not isinstance(document, dict):
+        raise AccessError(f"stack output {key!r} is not a kubeconfig")
+    return document
+
+
+def client_from_kubeconfig(
+    document: JSON, context: str | None, source: str
+) -> k8s_client.ApiClient:
+    """An ApiClient for the kubeconfig (exec plugins such as `aws eks get-token` included)."""
+    configuration = k8s_client.Configuration()
+    try:
+        k8s_config.load_kube_config_from_dict(
+            document, context=context, client_configuration=configuration
+        )
+    except (ConfigException, KeyError, TypeError, ValueError) as exc:
+        raise AccessError(f"{source}: the kubeconfig does not load ({exc})") from None
+    # One attempt per call: a verdict should come quickly, and the timeout is per call.
+    configuration.retries = 0
+    return k8s_client.ApiClient(configuration)
+
+
+class ApiReader:
+    """The KubeReader of infra/verify.py over the official client's typed APIs."""
+
+    def __init__(self, api: k8s_client.ApiClient, timeout: float, server: str = "") -> None:
+        self.core = k8s_client.CoreV1Api(api)
+        self.apps = k8s_client.AppsV1Api(api)
+        self.custom = k8s_client.CustomObjectsApi(api)
+        self.timeout = timeout
+        self.server = server or api.configuration.host
+
+    def _call(self, what: str, method: Any, *args: Any, **kwargs: Any) -> JSON | None:
+        try:
+            response = method(
+                *args, _preload_content=False, _request_timeout=self.timeout, **kwargs
+            )
+            return json.loads(response.data)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise AccessError(self._refused(what, exc)) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise AccessError(self._unreachable(what, exc)) from None
+        except ValueError:
+            raise AccessError(f"{self.server}: {what} did not return JSON") from None
+
+    def _refused(self, what: str, exc: ApiException) -> str:
+        if exc.status == 401:
+            return (
+                f"{self.server}: unauthorised (401) reading {what}: the credentials in the "
+                "kubeconfig were refused; refresh them (e.g. `aws sso login`, `gcloud auth login`)"
+            )
+        if exc.status == 403:
+            return (
+                f"{self.server}: forbidden (403) reading {what}: this identity may not read it; "
+                "verify needs get/list on pods, namespaces, daemonsets, deployments, configmaps "
+                "and ciliumnetworkpolicies"
+            )
+        return f"{self.server}: API error {exc.status} {exc.reason} reading {what}"
+
+    def _unreachable(self, what: str, exc: Exception) -> str:
+        reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, urllib3.exceptions.TimeoutError) or "timed out" in str(reason):
+            return f"{self.server}: no answer within {self.timeout:g}s reading {what} (timeout)"
+        return f"{self.server}: cannot connect ({type(reason).__name__}: {reason})"
+
+    def get(self, kind: str, name: str, namespace: str = "kube-system") -> JSON | None:
+        what = f"{kind} {namespace}/{name}"
+        if kind == "daemonsets":
+            return self._call(what, self.apps.read_namespaced_daemon_set, name, namespace)
+        if kind == "deployments":
+            return self._call(what, self.apps.read_namespaced_deployment, name, namespace)
+        if kind == "configmaps":
+            return self._call(what, self.core.read_namespaced_config_map, name, namespace)
+        if kind == "namespaces":
+            return self._call(what, self.core.read_namespace, name)
+        raise ValueError(f"unknown kind {kind}")
+
+    def list(
+        self, kind: str, namespace: str | None = "kube-system", selector: str | None = None
+    ) -> list[JSON]:
+        scope = f" in {namespace}" if namespace else ""
+        what = f"{kind}{scope}" + (f" ({selector})" if selector else "")
+        kwargs: dict[str, Any] = {"limit": PAGE}
+        if selector:
+            kwargs["label_selector"] = selector
+        if kind == "pods" and namespace:
+            method, args = self.core.list_namespaced_pod, (namespace,)
+        elif kind == "pods":
+            method, args = self.core.list_pod_for_all_namespaces, ()
+        elif kind == "namespaces":
+            method, args = self.core.list_namespace, ()
+        elif kind == "ciliumnetworkpolicies":
+            # Every namespace: CRD ciliumnetworkpolicies.cilium.io, version v2.
+            method = self.custom.list_cluster_custom_object
+            args = ("cilium.io", "v2", "ciliumnetworkpolicies")
+        else:
+            raise ValueError(f"unknown kind {kind}")
+        items: list[JSON] = []
+        token: str | None = None
+        while True:
+            page = self._call(
+                what, method, *args, **kwargs, **({"_continue": token} if token else {})
+            )
+            if page is None:  # e.g. the CNP CRD does not exist: nothing of that kind
+                return items
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
