@@ -187,11 +187,14 @@ def _rollout(kind: str, obj: JSON) -> tuple[bool, str]:
     return ok, evidence
 
 
+_KIND_NAMES = {"daemonsets": "DaemonSet", "deployments": "Deployment"}
+
+
 def _workload_check(
     check_id: str, title: str, kind: str, name: str, enabled: bool
 ) -> Callable[[KubeReader], CheckResult]:
     def run(kube: KubeReader) -> CheckResult:
-        what = f"{kind[:-1].capitalize()} kube-system/{name}"
+        what = f"{_KIND_NAMES[kind]} kube-system/{name}"
         if not enabled:
             return CheckResult(check_id, title, "skip", "not enabled in the stack config")
         obj = kube.get(kind, name)

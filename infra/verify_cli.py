@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from components.catalog import DEFAULT_CHART_VERSION, known_versions
@@ -123,9 +124,9 @@ def _render(console: Console, name: str, server: str, results: list[CheckResult]
     for result in results:
         style = _STYLE[result.status]
         table.add_row(
-            f"{result.id}\n[dim]{result.title}[/]",
+            f"{result.id}\n[dim]{escape(result.title)}[/]",
             f"[{style}]{result.status.upper()}[/]",
-            result.evidence,
+            escape(result.evidence),
         )
     console.print(table)
     verdict = "[bold red]FAILED[/]" if failed else "[green]PASSED[/]"
@@ -181,11 +182,11 @@ def verify_command(
             source = f"stack {stack} output {name}-kubeconfig"
         api = client_from_kubeconfig(document, context, source)
         reader = ApiReader(api, timeout)
-        err.print(f"verify {name} at {reader.server} (expectations: {want.source})")
+        err.print(escape(f"verify {name} at {reader.server} (expectations: {want.source})"))
         reader.get("namespaces", "kube-system")  # can we ask at all? 401/403/timeouts stop here
         results = run_checks(reader, want, _progress)
     except (UsageError, AccessError) as exc:
-        err.print(f"[bold red]error[/]: {exc}")
+        err.print(f"[bold red]error[/]: {escape(str(exc))}")
         raise typer.Exit(2) from None
     failed = any(r.status == "fail" for r in results)
     if as_json:
