@@ -55,6 +55,8 @@ CILIUM_POD_SELECTORS = {
     "envoy": "k8s-app=cilium-envoy",
     "hubble-relay": "k8s-app=hubble-relay",
     "hubble-ui": "k8s-app=hubble-ui",
+    "node-init": "app=cilium-node-init",  # GKE
+    "clustermesh-apiserver": "k8s-app=clustermesh-apiserver",  # when ClusterMesh is on
 }
 ISTIO_CONTAINERS = ("istio-proxy", "istio-init", "istio-validation")
 ISTIO_NAMESPACE_LABELS = ("istio-injection", "istio.io/rev")
@@ -336,9 +338,13 @@ def _digest_problems(pods: list[JSON], by_repo: dict[str, str]) -> tuple[list[st
     checked = 0
     for pod in pods:
         for status in _statuses(pod):
-            image_id = str(status.get("imageID") or "")
-            repo = _repository(str(status.get("image") or image_id))
-            digest = image_id.rsplit("@", 1)[-1] if "@" in image_id else None
+            # imageID is "<repository>@sha256:…" (containerd; dockershim prefixed it with
+            # docker-pullable://); `image` may be the spec's reference or a bare image ID.
+            image_id = str(status.get("imageID") or "").removeprefix("docker-pullable://")
+            if "@" in image_id:
+                repo, digest = image_id.split("@", 1)
+            else:
+                repo, digest = _repository(str(status.get("image") or "")), None
             wanted = by_repo.get(repo)
             where = f"{_name(pod)}/{status.get('name')}"
             checked += 1

@@ -407,6 +407,16 @@ def healthy_cluster(
                 node=node,
             )
         )
+        if cloud == "gke":  # Cilium's node-init (GKE values) on every node
+            objects.append(
+                pod(
+                    f"cilium-node-init-{i}t8rz",
+                    "kube-system",
+                    {"app": "cilium-node-init", "app.kubernetes.io/part-of": "cilium"},
+                    [("node-init", *_ref(pins["nodeinit.image"]))],
+                    node=node,
+                )
+            )
         if cloud == "gke":  # GKE's own static kube-proxy pods (mirror pods), one per node
             objects.append(
                 pod(

@@ -120,7 +120,10 @@ class TestHealthyCluster:
         assert result.exit_code == 0, result.output
         evidence = _evidence(result, "kube-proxy")
         assert evidence.startswith("present but unused: 3 GKE-managed kube-proxy pod(s)")
-        assert _statuses(result)["image-digests"] == "pass"  # operator-generic on GKE
+        # operator-generic and node-init on GKE: 29 containers as on EKS, plus 3 node-init
+        assert "all match: 32 container(s) in 13 running Cilium pod(s)" in _evidence(
+            result, "image-digests"
+        )
 
     def test_table_and_progress(self, server, tmp_path, staging_policies) -> None:
         _cluster(server, staging_policies)
@@ -130,6 +133,19 @@ class TestHealthyCluster:
         assert "meshless verify: stg-eks-usw2" in result.stdout
         assert "PASSED: 0 of 11 check(s) failed" in result.stdout
         assert "status.conditions[type=Valid]" in result.stdout  # evidence is not markup
+
+    def test_digest_read_from_image_id_whatever_image_shows(
+        self, server, tmp_path, staging_policies
+    ) -> None:
+        """Runtimes report `image` as the spec's reference, a bare tag or an image ID; the
+        digest that counts is imageID's."""
+        objects = _cluster(server, staging_policies)
+        statuses = find(objects, "Pod", "cilium-0x7kq")["status"]["containerStatuses"]
+        statuses[0]["image"] = "sha256:" + "9" * 64
+        relay = find(objects, "Pod", "hubble-relay-6d8f9b7c4-k2l9m")["status"]["containerStatuses"]
+        relay[0]["imageID"] = "docker-pullable://" + relay[0]["imageID"]
+        result = _verify(server, tmp_path, EKS, "--json")
+        assert _statuses(result)["image-digests"] == "pass", _evidence(result, "image-digests")
 
     def test_lists_are_paginated(self, server, tmp_path, staging_policies) -> None:
         objects = _cluster(server, staging_policies)
