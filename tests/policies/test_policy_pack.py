@@ -24,6 +24,7 @@ POSTURE = {
     "prod-resources-protected",
     "helm-release-atomic",
     "no-istio-leftovers",
+    "eks-node-launch-template",
 }
 ALWAYS_ADVISORY = {"preview-unverifiable-values"}
 
