@@ -12,6 +12,7 @@ AccessError: verify exits 2 with its message and judges nothing.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 from pathlib import Path
@@ -34,6 +35,15 @@ __all__ = [
 
 JSON = dict[str, Any]
 PAGE = 500  # list in pages: prod has thousands of pods
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 class AccessError(Exception):
@@ -97,12 +107,24 @@ def client_from_kubeconfig(
 ) -> k8s_client.ApiClient:
     """An ApiClient for the kubeconfig (exec plugins such as `aws eks get-token` included)."""
     configuration = k8s_client.Configuration()
+    # A failing credential plugin (`aws eks get-token`, gke-gcloud-auth-plugin) is only logged
+    # by the client (kube_config.py logs and goes on without credentials); catch it here so the
+    # user learns about the plugin, not about a 401 later.
+    plugin_errors = _Collect()
+    logging.getLogger().addHandler(plugin_errors)
     try:
         k8s_config.load_kube_config_from_dict(
             document, context=context, client_configuration=configuration
         )
     except (ConfigException, KeyError, TypeError, ValueError) as exc:
         raise AccessError(f"{source}: the kubeconfig does not load ({exc})") from None
+    finally:
+        logging.getLogger().removeHandler(plugin_errors)
+    if plugin_errors.messages:
+        raise AccessError(
+            f"{source}: the kubeconfig's credential plugin failed ({plugin_errors.messages[0]}); "
+            "install it (aws CLI for EKS, gke-gcloud-auth-plugin for GKE) and log in"
+        )
     # One attempt per call: a verdict should come quickly, and the timeout is per call.
     configuration.retries = 0
     return k8s_client.ApiClient(configuration)

@@ -331,6 +331,25 @@ class TestCannotAsk:
         )
         self._assert_exit_2(result, "cannot read the kubeconfig")
 
+    def test_missing_credential_plugin(self, server, tmp_path) -> None:
+        """EKS kubeconfigs run `aws eks get-token`; without the aws CLI the client would only
+        log the failure and send no token."""
+        document = server.kubeconfig()
+        document["users"][0]["user"] = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                "command": "meshless-no-such-aws",
+                "args": ["eks", "get-token", "--cluster-name", "stg-eks-usw2"],
+            }
+        }
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump(document))
+        result = CliRunner().invoke(
+            app, ["verify", "--cloud", "eks", "--kubeconfig", str(kubeconfig)]
+        )
+        self._assert_exit_2(result, "credential plugin failed", "meshless-no-such-aws")
+        assert server.requests == []
+
     def test_unknown_context(self, server, tmp_path) -> None:
         kubeconfig = tmp_path / "kubeconfig"
         kubeconfig.write_text(yaml.safe_dump(server.kubeconfig()))
