@@ -96,7 +96,10 @@ def kubeconfig_from_stack(stack: str, cluster: str, cwd: Path, pulumi: str = "pu
             f"stack {stack} has no output {key!r} (outputs: {', '.join(sorted(outputs)) or 'none'}); "
             "has `pulumi up` run for this cluster?"
         )
-    document = yaml.safe_load(value) if isinstance(value, str) else value
+    try:
+        document = yaml.safe_load(value) if isinstance(value, str) else value
+    except yaml.YAMLError:
+        document = None
     if not isinstance(document, dict):
         raise AccessError(f"stack output {key!r} is not a kubeconfig")
     return document

@@ -153,7 +153,7 @@ def verify_command(
         typer.Option(help=f"Without --stack: Cilium chart version ({DEFAULT_CHART_VERSION})"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON")] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds per API call")] = 10.0,
+    timeout: Annotated[float, typer.Option(help="Seconds per API call", min=0.1)] = 10.0,
 ) -> None:
     """Check a live cluster: kube-proxy, Cilium rollout, kube-proxy replacement, digests,
     policies, Istio leftovers. Exit 0 pass, 1 fail, 2 cannot connect or bad input."""

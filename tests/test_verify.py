@@ -393,6 +393,23 @@ class TestWhereTheClusterComesFrom:
         args = (tmp_path / "args").read_text().split()
         assert args == ["stack", "output", "--stack", "staging", "--show-secrets", "--json"]
 
+    @pytest.mark.parametrize(
+        ("outputs", "words"),
+        [
+            ({"clusters": {}}, "has no output 'stg-eks-usw2-kubeconfig' (outputs: clusters)"),
+            ({f"{EKS}-kubeconfig": "{not: [yaml"}, "is not a kubeconfig"),
+        ],
+    )
+    def test_stack_without_a_usable_kubeconfig(self, tmp_path, outputs, words) -> None:
+        bin_dir = self._fake_pulumi(tmp_path, outputs)
+        result = CliRunner().invoke(
+            app,
+            ["verify", "--stack", "staging", "--cluster", EKS],
+            env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"},
+        )
+        assert result.exit_code == 2, result.output
+        assert words in result.stderr
+
     def test_failing_pulumi_cli(self, tmp_path) -> None:
         bin_dir = self._fake_pulumi(tmp_path, {}, code=255)
         result = CliRunner().invoke(
