@@ -117,6 +117,22 @@ def _gcp_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict
     return f"{name}-{_hex(name, 8)}", {}
 
 
+def _pem(kind: str, seed: str) -> str:
+    return f"-----BEGIN {kind}-----\n{_hex(seed, 64)}\n-----END {kind}-----\n"
+
+
+def _tls_outputs(typ: str, name: str) -> tuple[str, dict[str, Any]]:
+    """pulumi-tls computes keys and certificates locally; fake PEM blocks of the same shape."""
+    if typ == "tls:index/privateKey:PrivateKey":
+        return _hex(name, 40), {
+            "privateKeyPem": _pem("EC PRIVATE KEY", name),
+            "publicKeyPem": _pem("PUBLIC KEY", name),
+        }
+    if typ == "tls:index/certRequest:CertRequest":
+        return _hex(name, 40), {"certRequestPem": _pem("CERTIFICATE REQUEST", name)}
+    return str(int(_hex(name, 16), 16)), {"certPem": _pem("CERTIFICATE", name)}
+
+
 class MeshlessMocks(pulumi_mocks.Mocks):
     """Fake provider responses: inputs echoed back plus what the real provider computes."""
 
@@ -138,6 +154,8 @@ class MeshlessMocks(pulumi_mocks.Mocks):
                     "revision": 1,
                 }
             }
+        elif typ.startswith("tls:"):
+            resource_id, computed = _tls_outputs(typ, name)
         else:
             resource_id, computed = f"{name}-{_hex(name, 8)}", {}
         return resource_id, {**inputs, **computed}

@@ -144,25 +144,41 @@ class TestEksWithoutKubeProxy:
             assert TAINT in group["inputs"]["taints"], group["urn"]
 
     @pytest.mark.parametrize("stack", STACKS)
-    def test_coredns_waits_for_cilium(self, planned: dict[str, Path], stack: str) -> None:
+    def test_bootstrap_order(self, planned: dict[str, Path], stack: str) -> None:
+        """Control plane -> Cilium (no wait) -> node groups -> CoreDNS -> policies: a node group
+        only turns ACTIVE once a CNI runs on its nodes (terraform-aws-eks #3106)."""
         items = resources(planned[stack])
-        releases = {r["urn"] for r in of_type(items, "kubernetes:helm.sh/v3:Release")}
+        by_urn = {r["urn"]: r for r in items}
+        groups = {r["urn"] for r in of_type(items, "aws:eks/nodeGroup:NodeGroup")}
+        eks_releases = [
+            r
+            for r in of_type(items, "kubernetes:helm.sh/v3:Release")
+            if r["inputs"]["values"].get("eni")
+        ]
+        assert groups and eks_releases
+        for release in eks_releases:
+            assert release["inputs"]["skipAwait"] is True and release["inputs"]["atomic"] is False
+            provider = by_urn[release["provider"].rsplit("::", 1)[0]]
+            assert not set(provider["dependencies"]) & groups, provider["urn"]
+            for group in groups:
+                assert release["urn"] in by_urn[group]["dependencies"], group
         for addon in of_type(items, "aws:eks/addon:Addon"):
-            assert set(addon["dependencies"]) & releases, addon["urn"]
+            assert set(addon["dependencies"]) & groups, addon["urn"]
 
     @pytest.mark.parametrize("stack", STACKS)
-    def test_kubernetes_provider_waits_for_nodes(
-        self, planned: dict[str, Path], stack: str
-    ) -> None:
-        """Cilium's atomic release waits for its DaemonSet: it must not start before nodes exist."""
+    def test_gke_release_waits_after_node_pools(self, planned: dict[str, Path], stack: str) -> None:
+        """GKE pools turn RUNNING without our CNI, so the release goes after them and waits."""
         items = resources(planned[stack])
-        groups = {
-            r["urn"]
-            for r in items
-            if r["type"] in ("aws:eks/nodeGroup:NodeGroup", "gcp:container/nodePool:NodePool")
-        }
-        for provider in of_type(items, "pulumi:providers:kubernetes"):
-            assert set(provider["dependencies"]) & groups, provider["urn"]
+        pools = {r["urn"] for r in of_type(items, "gcp:container/nodePool:NodePool")}
+        gke_releases = [
+            r
+            for r in of_type(items, "kubernetes:helm.sh/v3:Release")
+            if r["inputs"]["values"].get("gke")
+        ]
+        assert pools and gke_releases
+        for release in gke_releases:
+            assert set(release["dependencies"]) & pools, release["urn"]
+            assert release["inputs"]["atomic"] is True
 
     def test_operator_can_manage_enis(self, planned: dict[str, Path]) -> None:
         (policy,) = of_type(resources(planned["staging"]), "aws:iam/rolePolicy:RolePolicy")
@@ -195,7 +211,10 @@ class TestCiliumPerCluster:
             inputs = release["inputs"]
             assert inputs["chart"] == "cilium" and inputs["version"] == "1.16.19"
             assert inputs["repositoryOpts"]["repo"] == "https://helm.cilium.io"
-            assert inputs["atomic"] is True and inputs["cleanupOnFail"] is True
+            # EKS installs before nodes exist (no wait, so not atomic); GKE waits, atomically.
+            waits = not inputs["values"].get("eni")
+            assert inputs["atomic"] is waits and inputs["skipAwait"] is not waits
+            assert inputs["cleanupOnFail"] is True
             assert inputs["values"]["kubeProxyReplacement"] is True
             assert inputs["values"]["k8sServicePort"] == 443
 

@@ -152,7 +152,7 @@ class TestExitCodes:
             "bad.json",
             {
                 "no-such-policy": "mandatory",
-                "helm-release-atomic": "blocking",
+                "helm-release-fails-safely": "blocking",
                 "cluster-deletion-protection": {"environment": "qa"},
                 "cilium-digests-match-catalog": {"allowedDigests": "sha256:x"},
                 "gke-private-nodes": {"colour": "red"},

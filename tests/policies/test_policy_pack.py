@@ -21,7 +21,7 @@ POSTURE = {
     "gke-workload-identity",
     "gke-shielded-nodes",
     "cluster-deletion-protection",
-    "helm-release-atomic",
+    "helm-release-fails-safely",
     "no-istio-leftovers",
 }
 ALWAYS_ADVISORY = {"preview-unverifiable-values"}

@@ -257,8 +257,14 @@ SET_CASES: list[tuple[str, str, str, Any, tuple[str, ...]]] = [
         False,
         ("deletionProtection is false",),
     ),
-    ("helm-release-atomic", EKS_RELEASE, "atomic", False, ("atomic is false", "atomic: true")),
-    ("helm-release-atomic", GKE_RELEASE, "cleanupOnFail", False, ("cleanupOnFail is false",)),
+    (
+        "helm-release-fails-safely",
+        EKS_RELEASE,
+        "atomic",
+        False,
+        ("atomic is false", "atomic: true"),
+    ),
+    ("helm-release-fails-safely", GKE_RELEASE, "cleanupOnFail", False, ("cleanupOnFail is false",)),
     (
         "no-istio-leftovers",
         "eks-main-checkout",
@@ -315,7 +321,7 @@ DELETE_CASES = [
     ("cluster-control-plane-logging", EKS, "enabledClusterLogTypes"),
     ("gke-private-nodes", GKE, "privateClusterConfig"),
     ("cluster-deletion-protection", EKS, "deletionProtection"),
-    ("helm-release-atomic", EKS_RELEASE, "atomic"),
+    ("helm-release-fails-safely", EKS_RELEASE, "atomic"),
 ]
 
 
