@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
+from .deploy import DEPLOY_REHEARSAL
 from .digests import (
     CHART_VERSION_EXACT,
     CILIUM_DIGESTS_MATCH_CATALOG,
@@ -64,6 +65,7 @@ WIRING: list[Policy] = [
     EKS_COREDNS_AFTER_CILIUM,
     NETWORK_POLICIES_AFTER_CILIUM,
     CILIUM_NODE_TAINT,
+    DEPLOY_REHEARSAL,
 ]
 POSTURE: list[Policy] = [
     CLUSTER_API_ENDPOINT_RESTRICTED,
