@@ -58,8 +58,16 @@ def cilium_values(cloud: str, host: str, version: str = VERSION) -> dict[str, An
         "envoy": {"enabled": True, "image": _pin(images["envoy.image"])},
         "hubble": {
             "enabled": True,
-            "tls": {"enabled": True, "auto": {"enabled": True, "method": "cronJob"}},
-            "relay": {"enabled": True, "image": _pin(images["hubble.relay.image"])},
+            "tls": {
+                "enabled": True,
+                "auto": {"enabled": False},
+                "server": {"existingSecret": "hubble-server-certs"},
+            },
+            "relay": {
+                "enabled": True,
+                "image": _pin(images["hubble.relay.image"]),
+                "tls": {"client": {"existingSecret": "hubble-relay-client-certs"}},
+            },
             "ui": {
                 "enabled": True,
                 "backend": {"image": _pin(images["hubble.ui.backend.image"])},
@@ -227,13 +235,16 @@ def deployment(name: str, image: str) -> dict[str, Any]:
 
 
 def _release_inputs(cloud: str, host: str) -> dict[str, Any]:
+    # EKS installs Cilium before any node exists, so it cannot wait (and atomic would make it);
+    # GKE installs it after the node pools and waits, atomically (components/cilium.py).
     return {
         "name": "cilium",
         "chart": "cilium",
         "version": VERSION,
         "repositoryOpts": {"repo": "https://helm.cilium.io"},
         "namespace": "kube-system",
-        "atomic": True,
+        "atomic": cloud != "eks",
+        "skipAwait": cloud == "eks",
         "cleanupOnFail": True,
         "timeout": 900,
         "values": cilium_values(cloud, host),
@@ -254,41 +265,53 @@ def _cluster_stack_part(stack: Stack, root: str, cloud: str, cluster_inputs: dic
         parent=comp,
         deps=[cluster],
     )
+    cilium = stack.add(
+        "meshless:cilium:CiliumRelease", f"{prefix}-cilium", parent=comp, custom=False
+    )
+    host = "ABCDEF.gr7.eu-west-1.eks.amazonaws.com" if cloud == "eks" else "10.0.0.2"
+    # The bootstrap order of infra/program.py: EKS cluster -> Cilium -> node group -> CoreDNS;
+    # GKE cluster -> node pool -> Cilium.
+    ready = []
     if cloud == "eks":
-        stack.add(
+        release = stack.add(
+            "kubernetes:helm.sh/v3:Release",
+            f"{prefix}-cilium-release",
+            _release_inputs(cloud, host),
+            parent=cilium,
+            provider=provider,
+            deps=[cluster],
+        )
+        group = stack.add(
             "aws:eks/nodeGroup:NodeGroup",
             f"{prefix}-general",
             {"clusterName": "main", "taints": [TAINT]},
             parent=comp,
-            deps=[cluster],
+            deps=[cluster, release],
         )
+        ready = [
+            stack.add(
+                "aws:eks/addon:Addon",
+                f"{prefix}-coredns",
+                {"addonName": "coredns", "clusterName": "main"},
+                parent=comp,
+                deps=[cluster, group],
+            )
+        ]
     else:
-        stack.add(
+        pool = stack.add(
             "gcp:container/nodePool:NodePool",
             f"{prefix}-general",
             {"cluster": "main", "nodeConfig": {"taints": [TAINT]}},
             parent=comp,
             deps=[cluster],
         )
-    cilium = stack.add(
-        "meshless:cilium:CiliumRelease", f"{prefix}-cilium", parent=comp, custom=False
-    )
-    host = "ABCDEF.gr7.eu-west-1.eks.amazonaws.com" if cloud == "eks" else "10.0.0.2"
-    release = stack.add(
-        "kubernetes:helm.sh/v3:Release",
-        f"{prefix}-cilium-release",
-        _release_inputs(cloud, host),
-        parent=cilium,
-        provider=provider,
-        deps=[cluster],
-    )
-    if cloud == "eks":
-        stack.add(
-            "aws:eks/addon:Addon",
-            f"{prefix}-coredns",
-            {"addonName": "coredns", "clusterName": "main"},
-            parent=comp,
-            deps=[cluster, release],
+        release = stack.add(
+            "kubernetes:helm.sh/v3:Release",
+            f"{prefix}-cilium-release",
+            _release_inputs(cloud, host),
+            parent=cilium,
+            provider=provider,
+            deps=[cluster, pool],
         )
     policies = stack.add(
         "meshless:cilium:NetworkPolicies", f"{prefix}-policies", parent=root, custom=False
@@ -299,7 +322,7 @@ def _cluster_stack_part(stack: Stack, root: str, cloud: str, cluster_inputs: dic
         http_policy("shop", "checkout"),
         parent=policies,
         provider=provider,
-        deps=[release],
+        deps=[release, *ready],
     )
     stack.add(
         "kubernetes:apps/v1:Deployment",

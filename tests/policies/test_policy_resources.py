@@ -259,7 +259,7 @@ SET_CASES: list[tuple[str, str, str, Any, tuple[str, ...]]] = [
     ),
     (
         "helm-release-fails-safely",
-        EKS_RELEASE,
+        GKE_RELEASE,
         "atomic",
         False,
         ("atomic is false", "atomic: true"),
@@ -283,7 +283,11 @@ SET_CASES: list[tuple[str, str, str, Any, tuple[str, ...]]] = [
 
 
 # A version that is not exact cannot be looked up in the catalog either: both say so.
-COMPANIONS = {"cilium-chart-version-exact": {"cilium-digests-match-catalog"}}
+COMPANIONS = {
+    "cilium-chart-version-exact": {"cilium-digests-match-catalog"},
+    # Renaming the coredns add-on also removes the EKS cluster's readiness point.
+    "eks-no-conflicting-addons": {"deploy-rehearsal"},
+}
 
 
 def _readable(case: tuple) -> str:
@@ -321,7 +325,7 @@ DELETE_CASES = [
     ("cluster-control-plane-logging", EKS, "enabledClusterLogTypes"),
     ("gke-private-nodes", GKE, "privateClusterConfig"),
     ("cluster-deletion-protection", EKS, "deletionProtection"),
-    ("helm-release-fails-safely", EKS_RELEASE, "atomic"),
+    ("helm-release-fails-safely", GKE_RELEASE, "atomic"),
 ]
 
 
