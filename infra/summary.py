@@ -9,6 +9,7 @@ from typing import Any
 
 from components.catalog import DEFAULT_CHART_VERSION
 from infra.config import StackConfig
+from infra.rehearsal import creation_phases
 
 __all__ = ["render_summary"]
 
@@ -116,6 +117,23 @@ def _violations(report: dict[str, Any] | None) -> list[str]:
     return ["## Policy findings", "", *_fold("Violations", rows, len(report["violations"]))]
 
 
+def _creation_phases(resources: list[dict[str, Any]]) -> list[str]:
+    """The deploy rehearsal's creation phases per cluster (policies/rules/rehearsal.py)."""
+    lines = [
+        "## Creation order (deploy rehearsal)",
+        "",
+        "What `pulumi up` starts together, phase by phase; the `deploy-rehearsal` policy checks "
+        "every wait in this order.",
+        "",
+    ]
+    for cluster, phases in creation_phases(resources).items():
+        lines.append(f"**{cluster}**")
+        lines.append("")
+        lines += [f"{i}. {', '.join(phase)}" for i, phase in enumerate(phases, 1)]
+        lines.append("")
+    return lines
+
+
 def render_summary(
     *,
     stack: str,
@@ -143,6 +161,7 @@ def render_summary(
         lines += ["## Change against the base plan", "", diff_markdown.strip(), ""]
     lines += ["## Clusters", ""]
     lines += _cluster_tables(resources, cluster_of, config)
+    lines += _creation_phases(resources)
     if mermaid:
         lines += [
             "<details>",

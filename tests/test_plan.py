@@ -377,3 +377,14 @@ class TestGkeModesAndScale:
         assert (
             len(of_type(resources(out), "kubernetes:cilium.io/v2:CiliumNetworkPolicy")) >= 2 * 127
         )
+
+
+class TestCreationPhases:
+    """summary.md shows the rehearsal's creation order: on EKS Cilium before the node groups."""
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_summary_lists_phases_per_cluster(self, planned: dict[str, Path], stack: str) -> None:
+        summary = (planned[stack] / "summary.md").read_text()
+        section = summary.split("## Creation order (deploy rehearsal)", 1)[1]
+        eks = section.split("**", 2)[2].split("**")[0]
+        assert eks.index("(no wait)") < eks.index("NodeGroup") < eks.index("coredns")
