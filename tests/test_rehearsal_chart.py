@@ -11,9 +11,8 @@ import pytest
 
 from components.catalog import known_versions
 from components.cilium import CiliumSettings, build_values
-from tests.test_cilium import facts, render
-
 from infra.rehearsal import load_rehearsal
+from tests.test_cilium import facts, render
 
 rehearsal = load_rehearsal()
 
