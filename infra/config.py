@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from components.common import ConfigModel, check_unique_names
+from components.common import ConfigModel, check_unique_names, field_error
+from components.deployer import DeployerConfig, SelfHostedDeployer
 from components.eks import EksClusterConfig
 from components.gke import GkeClusterConfig
 
@@ -36,10 +37,20 @@ class StackConfig(ConfigModel):
 
     environment: Literal["staging", "prod"]
     clusters: Annotated[list[ClusterConfig], Field(min_length=1)]
+    # Where `pulumi up` runs (components/deployer.py); unset: the rehearsal cannot judge routes.
+    deployer: DeployerConfig | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> StackConfig:
         check_unique_names(self.clusters, "clusters", "a stack")
+        names = {c.name for c in self.clusters}
+        if isinstance(self.deployer, SelfHostedDeployer):
+            for i, name in enumerate(self.deployer.reaches):
+                if name not in names:
+                    raise field_error(
+                        f"deployer.reaches[{i}]",
+                        f"{name!r} is not a cluster of this stack; use one of {sorted(names)}",
+                    )
         return self
 
 

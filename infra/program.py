@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 
 from components.cilium import CiliumRelease, ClusterFacts
+from components.deployer import Deployer
 from components.eks import EksCluster, EksClusterConfig
 from components.gke import GkeCluster, GkeClusterConfig
 from components.network_policy import NetworkPolicies
@@ -178,6 +179,8 @@ def _declare_cluster(
 def declare(plan: StackPlan) -> list[DeclaredCluster]:
     """Create every cluster, its Cilium release and its policies; export what operators need."""
     declared = [_declare_cluster(cluster, plan) for cluster in plan.config.clusters]
+    if plan.config.deployer is not None:
+        Deployer("deployer", plan.config.deployer)
     pulumi.export(
         "clusters",
         {
