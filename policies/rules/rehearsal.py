@@ -150,6 +150,7 @@ class Rehearsal:
         self._cluster: dict[str, str | None] = {}
         self._depth: dict[str, int] = {}
         self._deployer = next((n for n in self.nodes if n.type == DEPLOYER_TYPE), None)
+        self._provider_index: dict[tuple[str, str], list[tuple[Node, dict[str, Any]]]] = {}
 
     # --- the graph as the engine orders it ---------------------------------------------------
 
@@ -218,13 +219,17 @@ class Rehearsal:
     # --- the waits ----------------------------------------------------------------------------
 
     def _providers(self, capability: str, cluster: str) -> list[tuple[Node, dict[str, Any]]]:
-        rows = [r for r in self._rules if r["kind"] == "provides" and r["capability"] == capability]
-        return [
-            (n, row)
-            for row in rows
-            for n in self.nodes
-            if self.is_a(n, row["class"]) and self.cluster_of(n.urn) == cluster
-        ]
+        """Who provides ``capability`` on ``cluster``, with the table row that says so."""
+        if not self._provider_index:
+            for row in self._rules:
+                if row["kind"] != "provides":
+                    continue
+                for n in self.nodes:
+                    owner = self.cluster_of(n.urn)
+                    if owner is not None and self.is_a(n, row["class"]):
+                        key = (row["capability"], owner)
+                        self._provider_index.setdefault(key, []).append((n, row))
+        return self._provider_index.get((capability, cluster), [])
 
     def _link(self, a: Node, b: Node, why: str, source: str) -> str:
         return f"{_label(a)} waits for {_label(b)}: {why} [{source}]"
