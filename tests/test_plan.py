@@ -75,7 +75,7 @@ class TestExportShape:
         }
         assert components
         assert all(
-            re.fullmatch(r"meshless:(aws|gcp|cilium):[A-Z][A-Za-z]+", t) for t in components
+            re.fullmatch(r"meshless:(aws|gcp|cilium|deploy):[A-Z][A-Za-z]+", t) for t in components
         ), components
 
     @pytest.mark.parametrize("stack", STACKS)

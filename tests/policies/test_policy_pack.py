@@ -23,6 +23,7 @@ POSTURE = {
     "cluster-deletion-protection",
     "helm-release-fails-safely",
     "no-istio-leftovers",
+    "eks-node-launch-template",
 }
 ALWAYS_ADVISORY = {"preview-unverifiable-values"}
 

@@ -183,8 +183,8 @@ def test_todays_prod_plan_deadlocks_on_eks(tmp_path: Path) -> None:
         )
     assert exc.value.exit_code == 1
     violations = json.loads(report.read_text())["violations"]
-    assert {v["policy"] for v in violations} == {"deploy-rehearsal"}
-    messages = [v["message"] for v in violations]
+    # (Policies added since, e.g. eks-node-launch-template, may report on it too.)
+    messages = [v["message"] for v in violations if v["policy"] == "deploy-rehearsal"]
     assert len(messages) == 2  # one chain per node group
     for message in messages:
         assert "deadlock" in message and "#3106" in message
