@@ -323,5 +323,10 @@ class TestDeployRunner:
         labels = job["runs-on"] if isinstance(job["runs-on"], list) else [job["runs-on"]]
         assert deployer["runnerLabel"] in labels
         assert ("self-hosted" in labels) == (deployer["kind"] == "self-hosted")
-        steps = " ".join(step.get("run", "") for step in job["steps"])
-        assert "awscli==" in steps and "gke-gcloud-auth-plugin" in steps
+        runs = " ".join(step.get("run", "") for step in job["steps"])
+        assert "awscli==${AWSCLI_VERSION}" in runs
+        (gcloud,) = [s for s in job["steps"] if "setup-gcloud" in s.get("uses", "")]
+        assert gcloud["with"]["install_components"] == "gke-gcloud-auth-plugin"
+        assert gcloud["with"]["version"] == "${{ env.GCLOUD_VERSION }}"
+        workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+        assert re.fullmatch(r"\d+\.\d+\.\d+", workflow["env"]["GCLOUD_VERSION"])
