@@ -86,9 +86,12 @@ _KNOWN_KEYS = _known_keys(StackConfig, set())
 def _path(loc: tuple[Any, ...], extra: str | None) -> str:
     out = NAMESPACE
     parts = list(loc)
-    # A discriminated union puts the tag ("eks"/"gke") into the location; users never wrote it.
+    # A discriminated union puts the tag ("eks"/"gke", the deployer's kind) into the location;
+    # users never wrote it.
     if len(parts) > 2 and parts[0] == "clusters" and parts[2] in ("eks", "gke"):
         del parts[2]
+    if len(parts) > 1 and parts[0] == "deployer" and parts[1] in ("github-hosted", "self-hosted"):
+        del parts[1]
     for i, part in enumerate(parts):
         if isinstance(part, int):
             out += f"[{part}]"
@@ -111,10 +114,13 @@ def _message(error: Mapping[str, Any]) -> str:
         return "must not be empty; add at least one entry"
     if kind == "missing":
         return "required but missing; add it"
-    if kind == "union_tag_invalid":
-        return f"cloud must be 'eks' or 'gke', got {(error.get('ctx') or {}).get('tag')!r}"
-    if kind == "union_tag_not_found":
-        return "every cluster needs `cloud: eks` or `cloud: gke`"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        ctx = error.get("ctx") or {}
+        tag = str(ctx.get("discriminator", "")).strip("'")
+        expected = str(ctx.get("expected_tags", "")).replace("', '", "' or '")
+        if kind == "union_tag_not_found":
+            return f"needs `{tag}`: {expected}"
+        return f"{tag} must be {expected}, got {ctx.get('tag')!r}"
     if kind in ("value_error", "assertion_error"):
         return str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if kind == "meshless_field":

@@ -307,13 +307,9 @@ class Rehearsal:
         name = cluster.props.get("name")
         if deployer.get("kind") == "self-hosted" and name in (deployer.get("reaches") or []):
             return None
-        if cluster.type == _EKS_CLUSTER:
-            public = _get(cluster.props, "vpcConfig.endpointPublicAccess")
-            allowed = _get(cluster.props, "vpcConfig.publicAccessCidrs") or []
-        else:
-            public = _get(cluster.props, "privateClusterConfig.enablePrivateEndpoint") is False
-            blocks = _get(cluster.props, "masterAuthorizedNetworksConfig.cidrBlocks") or []
-            allowed = [b.get("cidrBlock") for b in blocks if isinstance(b, Mapping)]
+        public, allowed = _endpoint(cluster)
+        if public is None:
+            return None  # unknown during preview: preview-unverifiable-values reports those
         where = f"the {deployer.get('kind')} deployer (runner {deployer.get('runnerLabel')!r})"
         if public is not True:
             return f"the endpoint of {name} is private-only and {where} is outside its network"
@@ -407,6 +403,39 @@ def _collapse(labels: list[str]) -> list[str]:
     for kind, items in counts.items():
         out.extend(items if len(items) <= 3 else [f"{kind} x{len(items)}"])
     return out
+
+
+def _endpoint(cluster: Node) -> tuple[bool | None, list[str]]:
+    """Whether the endpoint is public and the CIDRs it admits; (None, []) when unknown.
+    Unset means the cloud's default: EKS public to 0.0.0.0/0, GKE public with no
+    authorized-networks filter."""
+    allowed: Any
+    if cluster.type == _EKS_CLUSTER:
+        public = _get(cluster.props, "vpcConfig.endpointPublicAccess", True)
+        allowed = _get(cluster.props, "vpcConfig.publicAccessCidrs", ["0.0.0.0/0"])
+    else:
+        private = _get(cluster.props, "privateClusterConfig.enablePrivateEndpoint", False)
+        public = (not private) if isinstance(private, bool) else None
+        blocks = _get(cluster.props, "masterAuthorizedNetworksConfig.cidrBlocks", [])
+        if _get(cluster.props, "masterAuthorizedNetworksConfig") is None:
+            allowed = ["0.0.0.0/0"]
+        elif isinstance(blocks, list):
+            allowed = [b.get("cidrBlock") for b in blocks if isinstance(b, Mapping)]
+        else:
+            allowed = None
+    if not isinstance(public, bool) or not isinstance(allowed, list):
+        return None, []
+    if not all(_is_cidr(c) for c in allowed):
+        return None, []
+    return public, [str(c) for c in allowed]
+
+
+def _is_cidr(value: Any) -> bool:
+    try:
+        ipaddress.ip_network(str(value), strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _inside(cidr: str, allowed: Iterable[Any]) -> bool:

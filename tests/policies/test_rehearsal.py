@@ -96,6 +96,11 @@ def deployer_egress_not_allow_listed(stack) -> None:
     )
 
 
+def gke_private_endpoint_runner_not_routed(stack) -> None:
+    stack.set("gke-main-cluster", "privateClusterConfig.enablePrivateEndpoint", True)
+    _deployer(stack, {"kind": "self-hosted", "runnerLabel": "meshless-prod", "reaches": []})
+
+
 # (mutation, words the chain must hold: resources named on both sides, the reason's source)
 MUTATIONS: list[tuple[Callable, tuple[str, ...]]] = [
     (
@@ -118,6 +123,7 @@ MUTATIONS: list[tuple[Callable, tuple[str, ...]]] = [
     (no_readiness_point_after_unwaited_release, ("unproven readiness", EKS_RELEASE)),
     (private_endpoint_outside_deployer, ("unreachable API", "private-only", "main")),
     (deployer_egress_not_allow_listed, ("unreachable API", "198.51.100.16/28")),
+    (gke_private_endpoint_runner_not_routed, ("unreachable API", "self-hosted", "private-only")),
 ]
 
 
@@ -156,7 +162,23 @@ def eks_cert_manager_tls(stack) -> None:
     stack.set(EKS_RELEASE, "values.hubble.tls.auto", {"enabled": True, "method": "certmanager"})
 
 
+def allow_list_unknown_during_preview(stack) -> None:
+    """A computed allow-list is judged at `pulumi up`, not guessed (preview-unverifiable)."""
+    stack.set(
+        "eks-main-cluster", "vpcConfig.publicAccessCidrs", "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2"
+    )
+    _deployer(
+        stack,
+        {
+            "kind": "github-hosted",
+            "runnerLabel": "meshless-deploy",
+            "egressCidrs": ["203.0.113.16/28"],
+        },
+    )
+
+
 COMPLIANT = [
+    allow_list_unknown_during_preview,
     self_hosted_runner_in_the_vpc,
     allow_listed_github_runner,
     gke_hook_job_after_node_pools,
