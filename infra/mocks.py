@@ -16,6 +16,8 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.sync_await import _ensure_event_loop
 
+from infra.export_format import SECRET_SIG, SIG_KEY, is_secret_envelope
+
 __all__ = ["FAKE_ACCOUNT", "MeshlessMocks", "RecordedResource", "RecordingMonitor"]
 
 FAKE_ACCOUNT = "123456789012"
@@ -225,7 +227,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.type != "pulumi:pulumi:Stack":
             registration = self.resources.get(urn)
             if registration is not None:
-                self.recorded[urn].outputs = dict(registration.state)
+                outputs = dict(registration.state)
+                # What the SDK marks secret (e.g. pulumi-tls private keys) the engine stores
+                # encrypted; the plan's export redacts it the same way.
+                for key in request.additionalSecretOutputs:
+                    if key in outputs and not is_secret_envelope(outputs[key]):
+                        outputs[key] = {SIG_KEY: SECRET_SIG, "value": outputs[key]}
+                self.recorded[urn].outputs = outputs
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:

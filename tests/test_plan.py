@@ -388,3 +388,27 @@ class TestCreationPhases:
         section = summary.split("## Creation order (deploy rehearsal)", 1)[1]
         eks = section.split("**", 2)[2].split("**")[0]
         assert eks.index("(no wait)") < eks.index("NodeGroup") < eks.index("coredns")
+
+
+class TestHubbleTls:
+    """Hubble's certificates come from the program: no hook Job, no diff between previews."""
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_release_uses_program_made_secrets(self, planned: dict[str, Path], stack: str) -> None:
+        items = resources(planned[stack])
+        secrets = {r["urn"]: r for r in of_type(items, "kubernetes:core/v1:Secret")}
+        for release in of_type(items, "kubernetes:helm.sh/v3:Release"):
+            tls = release["inputs"]["values"]["hubble"]["tls"]
+            assert tls["auto"] == {"enabled": False}
+            mine = {
+                secrets[urn]["inputs"]["metadata"]["name"]
+                for urn in release["dependencies"]
+                if urn in secrets
+                and secrets[urn]["provider"] == release["provider"]  # same cluster
+            }
+            assert mine == {"hubble-server-certs", "hubble-relay-client-certs"}, release["urn"]
+        for secret in secrets.values():
+            assert secret["inputs"]["type"] == "kubernetes.io/tls"
+            assert secret["inputs"]["stringData"]["ciphertext"] == "[secret]"
+        keys = of_type(items, "tls:index/privateKey:PrivateKey")
+        assert keys and all(k["outputs"]["privateKeyPem"]["ciphertext"] == "[secret]" for k in keys)
