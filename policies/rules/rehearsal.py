@@ -129,6 +129,9 @@ CLASSES: dict[str, Callable[[Node], bool]] = {
     "waiting-cilium-release": lambda n: _is_cilium_release(n) and _waits(n),
     "no-wait-cilium-release": lambda n: _is_cilium_release(n) and not _waits(n),
     "gke-dataplane-v2-cluster": _gke_dataplane_v2,
+    "gke-dataplane-v2-ccnp-cluster": lambda n: (
+        _gke_dataplane_v2(n) and n.props.get("enableCiliumClusterwideNetworkPolicy") is True
+    ),
 }
 
 

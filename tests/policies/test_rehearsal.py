@@ -101,6 +101,11 @@ def gke_private_endpoint_runner_not_routed(stack) -> None:
     _deployer(stack, {"kind": "self-hosted", "runnerLabel": "meshless-prod", "reaches": []})
 
 
+def clusterwide_policy_without_its_crd(stack) -> None:
+    dataplane_v2_clusterwide_policy(stack)
+    stack.set("gke-main-cluster", "enableCiliumClusterwideNetworkPolicy", False)
+
+
 # (mutation, words the chain must hold: resources named on both sides, the reason's source)
 MUTATIONS: list[tuple[Callable, tuple[str, ...]]] = [
     (
@@ -123,6 +128,7 @@ MUTATIONS: list[tuple[Callable, tuple[str, ...]]] = [
     (no_readiness_point_after_unwaited_release, ("unproven readiness", EKS_RELEASE)),
     (private_endpoint_outside_deployer, ("unreachable API", "private-only", "main")),
     (deployer_egress_not_allow_listed, ("unreachable API", "198.51.100.16/28")),
+    (clusterwide_policy_without_its_crd, ("unsatisfiable", "gke-main-deny-metadata", "operator")),
     (gke_private_endpoint_runner_not_routed, ("unreachable API", "self-hosted", "private-only")),
 ]
 
@@ -177,7 +183,20 @@ def allow_list_unknown_during_preview(stack) -> None:
     )
 
 
+def dataplane_v2_clusterwide_policy(stack) -> None:
+    """Google's Cilium brings the CCNP CRD with the cluster: no release to wait for."""
+    stack.to_dataplane_v2()
+    stack.add(
+        "kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy",
+        "gke-main-deny-metadata",
+        {"metadata": {"name": "deny-metadata"}, "spec": {"endpointSelector": {}}},
+        parent=stack.urn_of("gke-main"),
+        provider=stack.urn_of("gke-main-k8s"),
+    )
+
+
 COMPLIANT = [
+    dataplane_v2_clusterwide_policy,
     allow_list_unknown_during_preview,
     self_hosted_runner_in_the_vpc,
     allow_listed_github_runner,
