@@ -126,6 +126,12 @@ def _creation_phases(resources: list[dict[str, Any]]) -> list[str]:
         "every wait in this order.",
         "",
     ]
+    if not any(r["type"] == "meshless:deploy:Deployer" for r in resources):
+        lines += [
+            "No `meshless:deployer` in the stack: whether the deploy runner can reach each API "
+            "endpoint was not checked.",
+            "",
+        ]
     for cluster, phases in creation_phases(resources).items():
         lines.append(f"**{cluster}**")
         lines.append("")
