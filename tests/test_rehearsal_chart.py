@@ -55,3 +55,12 @@ def test_chart_hooks_match_the_table(version: str, tmp_path: Path) -> None:
     rows = rehearsal.hook_jobs(_inputs(hooked, version))
     assert rendered == {row["job"]: row["hook"] for row in rows}
     assert len(rows) == 2
+
+
+@pytest.mark.parametrize("cloud", ["eks", "gke"])
+def test_our_default_values_render_no_hook(cloud: str, tmp_path: Path) -> None:
+    """What the program installs renders no hook Job: nothing in it waits for a node."""
+    values = build_values(CiliumSettings(), facts(cloud))
+    objects = render(values, CiliumSettings().version, tmp_path)
+    assert _hooks(objects) == {}
+    assert not [o for o in objects if o["kind"] == "Job"]
