@@ -56,6 +56,11 @@ def hook_job_before_nodes(stack) -> None:
     stack.set(EKS_RELEASE, "values.hubble.tls.auto", {"enabled": True, "method": "cronJob"})
 
 
+def hook_job_from_an_unlisted_chart_version(stack) -> None:
+    hook_job_before_nodes(stack)
+    stack.set(EKS_RELEASE, "version", "1.16.20")
+
+
 def policy_without_path_to_operator(stack) -> None:
     _deps(stack, "eks-main-checkout-l7", EKS_RELEASE)
 
@@ -195,7 +200,15 @@ def dataplane_v2_clusterwide_policy(stack) -> None:
     )
 
 
+def hooks_disabled(stack) -> None:
+    """disableWebhooks: Helm runs no hook, so none waits for a node (no deadlock; the
+    certificates then wait for the CronJob's first run, which is not an ordering matter)."""
+    hook_job_before_nodes(stack)
+    stack.set(EKS_RELEASE, "disableWebhooks", True)
+
+
 COMPLIANT = [
+    hooks_disabled,
     dataplane_v2_clusterwide_policy,
     allow_list_unknown_during_preview,
     self_hosted_runner_in_the_vpc,
