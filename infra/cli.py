@@ -21,6 +21,7 @@ from components.catalog import (
 )
 from infra.config import ConfigError
 from infra.gate import gate_command
+from infra.images import images_command
 
 __all__ = ["app"]
 
@@ -117,6 +118,7 @@ def digests(
 app.command("gate", help="Run the policy pack on a stack export or a plan's resources.json.")(
     gate_command
 )
+app.command("images")(images_command)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m infra.cli`, as the benchmarks run it

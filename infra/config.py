@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from components.common import ConfigModel, check_unique_names
 from components.eks import EksClusterConfig
 from components.gke import GkeClusterConfig
+from components.registry import RegistryMirror
 
 __all__ = [
     "NAMESPACE",
@@ -36,6 +37,8 @@ class StackConfig(ConfigModel):
 
     environment: Literal["staging", "prod"]
     clusters: Annotated[list[ClusterConfig], Field(min_length=1)]
+    # Registry mirror for every cluster's Cilium images (a cluster's cilium.imageMirror wins).
+    image_mirror: RegistryMirror | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> StackConfig:
