@@ -429,7 +429,7 @@ class CiliumRelease(pulumi.ComponentResource):
 
         # A verified local archive (checked against the catalog's sha256 when the config was
         # loaded) or the chart repository.
-        archive = archive_chart(settings.chart_archive)
+        archive = archive_chart(settings.chart_archive, settings.version)
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             k8s.helm.v3.ReleaseArgs(

@@ -19,6 +19,7 @@ from components.catalog import (
     load_catalog,
     pins_for,
 )
+from infra.chart_pull import chart_app
 from infra.config import ConfigError
 from infra.gate import gate_command
 from infra.images import images_command
@@ -119,6 +120,7 @@ app.command("gate", help="Run the policy pack on a stack export or a plan's reso
     gate_command
 )
 app.command("images")(images_command)
+app.add_typer(chart_app, name="chart")
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m infra.cli`, as the benchmarks run it

@@ -14,13 +14,15 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from components.registry import ImageCopy, images_to_copy, unique
 from infra.config import ConfigError
-from infra.program import StackPlan, load
+
+if TYPE_CHECKING:
+    from infra.program import StackPlan
 
 __all__ = ["images_command", "stack_images"]
 
@@ -67,6 +69,7 @@ def images_command(
     """List every image the stack will run: source -> mirror (or source) by digest."""
     from infra.cli import _fail
     from infra.plan import PlanInputError, default_stack_file, read_stack_file
+    from infra.program import load  # the cloud SDKs load only for this command
 
     try:
         plan = load(read_stack_file(stack_file or default_stack_file(stack)))
