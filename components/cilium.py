@@ -428,7 +428,9 @@ class CiliumRelease(pulumi.ComponentResource):
             ]
 
         # A verified local archive (checked against the catalog's sha256 when the config was
-        # loaded) or the chart repository.
+        # loaded) or the chart repository. The provider stores a local chart's path as given
+        # (pulumi/pulumi-kubernetes#2251): the absolute path always resolves, but deploying
+        # from a checkout at another path shows a chart diff and makes a new Helm revision.
         archive = archive_chart(settings.chart_archive, settings.version)
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
