@@ -70,6 +70,12 @@ def _cluster_notes(config: StackConfig) -> dict[str, list[str]]:
                     else "."
                 )
             )
+            if settings.image_mirror is not None:
+                mirrors = ", ".join(sorted(settings.image_mirror.registries.values()))
+                lines.append(
+                    f"Images pulled from the mirror ({mirrors}) by the catalog's digests; "
+                    "`uv run meshless images` lists what must be copied there first."
+                )
             if settings.hubble.relay:
                 lines.append(
                     "Hubble relay and UI on; Hubble's flow visibility costs agent CPU and memory "

@@ -164,6 +164,13 @@ class TestMirrorConfig:
         assert "from ghcr.io" in text and "from docker.io" in text
         assert "stg-gke-usc1" not in text  # no SPIRE there: quay.io covers it
 
+    def test_plan_summary_says_where_images_come_from(self, tmp_path: Path) -> None:
+        from infra.summary import _cluster_notes
+
+        plan = load_file(stack_file(tmp_path, **{"meshless:imageMirror": QUAY_ONLY}))
+        for notes in _cluster_notes(plan.config).values():
+            assert any(f"from the mirror ({ECR}/quay.io)" in line for line in notes)
+
     def test_cluster_mirror_wins_and_errors_name_it(self, tmp_path: Path) -> None:
         document = yaml.safe_load((REPO / "Pulumi.staging.yaml").read_text())
         clusters = document["config"]["meshless:clusters"]
