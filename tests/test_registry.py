@@ -168,7 +168,8 @@ class TestMirrorConfig:
         from infra.summary import _cluster_notes
 
         plan = load_file(stack_file(tmp_path, **{"meshless:imageMirror": QUAY_ONLY}))
-        for notes in _cluster_notes(plan.config).values():
+        for cluster in plan.config.clusters:
+            notes = _cluster_notes(cluster)
             assert any(f"from the mirror ({ECR}/quay.io)" in line for line in notes)
 
     def test_cluster_mirror_wins_and_errors_name_it(self, tmp_path: Path) -> None:
