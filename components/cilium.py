@@ -19,8 +19,10 @@ import pulumi_kubernetes as k8s
 from pydantic import Field, field_validator, model_validator
 
 from components.catalog import DEFAULT_CHART_VERSION, known_versions, load_catalog
+from components.chart_archive import archive_chart
 from components.common import ConfigModel, field_error, type_token
 from components.hubble_tls import HUBBLE_RELAY_CLIENT_SECRET, HUBBLE_SERVER_SECRET, HubbleTls
+from components.registry import PULL_SECRET_NAME, RegistryMirror, mirror_image_blocks, pull_secret
 
 __all__ = [
     "CHART_REPOSITORY",
@@ -37,6 +39,7 @@ __all__ = [
     "ProfileError",
     "build_values",
     "check_profile",
+    "source_image_blocks",
 ]
 
 CHART_REPOSITORY = "https://helm.cilium.io"
@@ -138,6 +141,11 @@ class CiliumSettings(ConfigModel):
     image_overrides: dict[Literal[tuple(IMAGE_OVERRIDE_PATHS)], ImageOverride] = Field(  # type: ignore[valid-type]
         default_factory=dict
     )
+    # This cluster's registry mirror; None uses the stack's `imageMirror` (components/registry.py).
+    image_mirror: RegistryMirror | None = None
+    # A local chart archive (relative to the repository root) installed instead of the chart
+    # repository's; its sha256 must equal the catalog's (components/chart_archive.py).
+    chart_archive: str | None = None
 
     @field_validator("version")
     @classmethod
@@ -326,12 +334,9 @@ def _profile_values(profile: str, cloud: Cloud) -> dict[str, Any]:
     return values
 
 
-def build_values(settings: CiliumSettings, facts: ClusterFacts) -> dict[str, Any]:
-    """The chart's values for one cluster. Pure: the same inputs give the same values."""
-    problems = check_profile(settings.profile, facts.cloud, facts.node_kernel)
-    if problems:
-        raise ProfileError(f"cluster {facts.name}: " + "; ".join(problems))
-    images = _images(settings.version, facts.cloud)
+def source_image_blocks(settings: CiliumSettings, cloud: Cloud) -> dict[str, dict[str, Any]]:
+    """Every image block before any mirror: the catalog's, replaced by imageOverrides."""
+    images = _images(settings.version, cloud)
     for component, override in settings.image_overrides.items():
         path = IMAGE_OVERRIDE_PATHS[component]
         block: dict[str, Any] = {
@@ -341,10 +346,19 @@ def build_values(settings: CiliumSettings, facts: ClusterFacts) -> dict[str, Any
         }
         if path == "operator.image":
             block["suffix"] = ""
-            block["awsDigest" if facts.cloud == "eks" else "genericDigest"] = override.digest or ""
+            block["awsDigest" if cloud == "eks" else "genericDigest"] = override.digest or ""
         else:
             block["digest"] = override.digest or ""
         images[path] = block
+    return images
+
+
+def build_values(settings: CiliumSettings, facts: ClusterFacts) -> dict[str, Any]:
+    """The chart's values for one cluster. Pure: the same inputs give the same values."""
+    problems = check_profile(settings.profile, facts.cloud, facts.node_kernel)
+    if problems:
+        raise ProfileError(f"cluster {facts.name}: " + "; ".join(problems))
+    images = mirror_image_blocks(source_image_blocks(settings, facts.cloud), settings.image_mirror)
     values: dict[str, Any] = {
         "image": images["image"],
         "operator": {"replicas": settings.operator_replicas, "image": images["operator.image"]},
@@ -389,6 +403,8 @@ def build_values(settings: CiliumSettings, facts: ClusterFacts) -> dict[str, Any
     values.update(_profile_values(settings.profile, facts.cloud))
     if facts.workload_identity:
         values["bpf"]["hostLegacyRouting"] = True
+    if settings.image_mirror is not None and settings.image_mirror.pull_secret is not None:
+        values["imagePullSecrets"] = [{"name": PULL_SECRET_NAME}]
     return values
 
 
@@ -428,6 +444,9 @@ class CiliumRelease(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=provider)
 
         before: list[pulumi.Resource] = list(after or [])
+        secret = pull_secret(name, settings.image_mirror, provider, self)
+        if secret is not None:
+            before.append(secret)  # the pods reference it from their first pull
         if settings.gateway_api:
             # Cilium only starts its Gateway controller when these CRDs exist at agent start.
             before += [
@@ -445,13 +464,20 @@ class CiliumRelease(pulumi.ComponentResource):
         # certificate and crash-loop until they appear: create them first.
         before += hubble_tls.secrets
 
+        # A verified local archive (checked against the catalog's sha256 when the config was
+        # loaded) or the chart repository. The provider stores a local chart's path as given
+        # (pulumi/pulumi-kubernetes#2251): the absolute path always resolves, but deploying
+        # from a checkout at another path shows a chart diff and makes a new Helm revision.
+        archive = archive_chart(settings.chart_archive, settings.version)
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             k8s.helm.v3.ReleaseArgs(
                 name="cilium",
-                chart="cilium",
+                chart=archive or "cilium",
                 version=settings.version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
+                repository_opts=None
+                if archive
+                else k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
                 namespace="kube-system",
                 values=values,
                 # With a wait: a failed install or upgrade rolls back rather than leaving a

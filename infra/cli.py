@@ -19,8 +19,10 @@ from components.catalog import (
     load_catalog,
     pins_for,
 )
+from infra.chart_pull import chart_app
 from infra.config import ConfigError
 from infra.gate import gate_command
+from infra.images import images_command
 from infra.verify_cli import verify_command
 
 __all__ = ["app"]
@@ -118,6 +120,8 @@ def digests(
 app.command("gate", help="Run the policy pack on a stack export or a plan's resources.json.")(
     gate_command
 )
+app.command("images")(images_command)
+app.add_typer(chart_app, name="chart")
 
 app.command("verify", help="Check a live cluster through the Kubernetes API (exit 0/1/2).")(
     verify_command

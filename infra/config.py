@@ -18,6 +18,7 @@ from components.common import ConfigModel, check_unique_names, field_error
 from components.deployer import DeployerConfig, SelfHostedDeployer
 from components.eks import EksClusterConfig
 from components.gke import GkeClusterConfig
+from components.registry import RegistryMirror
 
 __all__ = [
     "NAMESPACE",
@@ -39,6 +40,8 @@ class StackConfig(ConfigModel):
     clusters: Annotated[list[ClusterConfig], Field(min_length=1)]
     # Where `pulumi up` runs (components/deployer.py); unset: the rehearsal cannot judge routes.
     deployer: DeployerConfig | None = None
+    # Registry mirror for every cluster's Cilium images (a cluster's cilium.imageMirror wins).
+    image_mirror: RegistryMirror | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> StackConfig:

@@ -221,7 +221,7 @@ def write_manifests(resources: list[dict[str, Any]], directory: Path) -> int:
             header = (
                 f"# Helm release {inputs.get('name')} in {inputs.get('namespace')}: chart "
                 f"{inputs.get('chart')} {inputs.get('version')} from "
-                f"{(inputs.get('repositoryOpts') or {}).get('repo')}\n"
+                f"{(inputs.get('repositoryOpts') or {}).get('repo') or 'a local archive'}\n"
             )
             body = header + _dump_yaml(inputs.get("values", {}), sort_keys=True)
         elif "kind" in inputs and "metadata" in inputs:

@@ -22,6 +22,7 @@ from components.gke import GkeCluster, GkeClusterConfig
 from components.network_policy import NetworkPolicies
 from components.traffic import PolicySet, TrafficPolicyError, load_policy_folder
 from infra.config import NAMESPACE, ConfigError, StackConfig, parse_stack_config
+from infra.mirrors import check_supply, resolve_mirrors
 
 __all__ = ["REPO_ROOT", "DeclaredCluster", "StackPlan", "declare", "load", "raw_config"]
 
@@ -96,7 +97,7 @@ def load(values: Mapping[str, str], root: Path = REPO_ROOT) -> StackPlan:
     """Validate the whole stack; raise ConfigError with every problem. Registers nothing."""
     config = parse_stack_config(raw_config(values))
     policies: dict[str, PolicySet] = {}
-    problems: list[str] = []
+    problems: list[str] = check_supply(config, values)
     for index, cluster in enumerate(config.clusters):
         if cluster.traffic_policies is None:
             continue
@@ -115,7 +116,7 @@ def load(values: Mapping[str, str], root: Path = REPO_ROOT) -> StackPlan:
         problems.extend(_check_policies_fit(index, cluster, policies[cluster.name]))
     if problems:
         raise ConfigError(problems)
-    return StackPlan(config, policies)
+    return StackPlan(resolve_mirrors(config), policies)
 
 
 def _declare_cluster(

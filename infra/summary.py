@@ -241,6 +241,12 @@ def _cluster_notes(cluster: Any) -> list[str]:
     settings = cluster.cilium_settings
     if settings is not None:
         notes.append(f"Cilium chart {settings.version}, profile `{settings.profile}`.")
+        if settings.image_mirror is not None:
+            mirrors = ", ".join(sorted(settings.image_mirror.registries.values()))
+            notes.append(
+                f"Images pulled from the mirror ({mirrors}) by the catalog's digests; "
+                "`uv run meshless images` lists what must be copied there first."
+            )
         if settings.hubble.relay:
             notes.append(
                 "Hubble relay and UI on; Hubble's flow visibility costs agent CPU and memory in "

@@ -30,6 +30,7 @@ from .posture import (
 )
 from .preview import PREVIEW_UNVERIFIABLE_VALUES
 from .protection import PROD_RESOURCES_PROTECTED
+from .registries import CILIUM_IMAGE_REGISTRIES
 from .strict_mode import (
     EKS_NO_BOOTSTRAP_ADDONS,
     EKS_NO_CONFLICTING_ADDONS,
@@ -51,6 +52,7 @@ DIGESTS: list[Policy] = [
     CILIUM_DIGESTS_MATCH_CATALOG,
     CHART_VERSION_EXACT,
     WORKLOAD_IMAGES_DIGEST_PINNED,
+    CILIUM_IMAGE_REGISTRIES,
 ]
 STRICT_MODE: list[Policy] = [
     KUBE_PROXY_REPLACEMENT_STRICT,
