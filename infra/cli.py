@@ -21,6 +21,7 @@ from components.catalog import (
 )
 from infra.config import ConfigError
 from infra.gate import gate_command
+from migrate.cli import migrate_app
 
 __all__ = ["app"]
 
@@ -117,6 +118,8 @@ def digests(
 app.command("gate", help="Run the policy pack on a stack export or a plan's resources.json.")(
     gate_command
 )
+
+app.add_typer(migrate_app, name="migrate")
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m infra.cli`, as the benchmarks run it
