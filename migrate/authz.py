@@ -117,6 +117,8 @@ class WorkloadSet:
 
 
 def _name_for(selector: Selector) -> str:
+    if selector == GUARD:
+        return "istio-deny-guard"
     labels = dict(selector)
     parts = [labels.pop("app")] if "app" in labels else []
     parts += [v for _k, v in sorted(labels.items())]
@@ -148,6 +150,9 @@ def build_workloads(
             for namespace, selector in ports:
                 if namespace == obj.namespace and selector:
                     workloads.get(namespace, selector)
+    for obj, rep in policies:
+        if _action(obj) in ("DENY", "CUSTOM"):
+            _guard(obj, rep, workloads, root_namespace)
     for (namespace, selector), known in ports.items():
         for w in workloads.in_namespace(namespace):
             if all(item in w.selector for item in selector):
@@ -158,6 +163,29 @@ def build_workloads(
         if _action(obj) in ("DENY", "CUSTOM"):
             _restrict(obj, rep, workloads, root_namespace)
     return workloads
+
+
+# Selects no pod: a namespace whose only policies deny still needs one traffic-policy file, or
+# it gets no default deny and Cilium would allow what Istio denied.
+GUARD: Selector = (("meshless.io/istio-migration", "namespace-guard"),)
+
+
+def _guard(obj: IstioObject, rep: ObjectReport, workloads: WorkloadSet, root: str) -> None:
+    """Make sure the workloads a DENY/CUSTOM policy covers are under a default deny."""
+    if obj.namespace == root:
+        rep.gap("metadata.namespace", f"a {_action(obj)} policy in the root namespace applies mesh-wide; namespaces that get a traffic-policy file here are under default deny, but any other namespace keeps Cilium's default allow", "a CiliumClusterwideNetworkPolicy with ingressDeny, written by hand")
+        return
+    selector = selector_of(obj)
+    if selector is not None:
+        target = workloads.get(obj.namespace, selector)
+    elif workloads.in_namespace(obj.namespace):
+        return
+    else:
+        target = workloads.get(obj.namespace, GUARD)
+        target.name = "istio-deny-guard"
+        rep.note(f"no workload of {obj.namespace} is known, so a policy selecting no pods (istio-deny-guard) puts the namespace under default deny: everything there is denied (stricter)")
+    target.sources.add(rep.obj.ref)
+    rep.note("the workloads it covers are under default deny; only allow rules that cannot overlap it are kept (stricter than Istio, which allows what no DENY matches when there is no ALLOW policy)")
 
 
 def _action(obj: IstioObject) -> str:
@@ -243,6 +271,8 @@ def _convert_rule(rule: dict[str, Any], at: str, rep: ObjectReport, target: Work
         return []
     _gaps(rep, problems, "")
     peers = _filter_namespaces(peers, when)
+    if any(k == "labels" for peer in peers for k, _v in peer):
+        rep.note(f"{at}: callers by service account are pods, not declared services, so their egress is not derived; add an egress rule to the calling workload's file if its namespace has policies")
     if not peers:
         rep.note(f"{at}: no caller is left after its source.namespace condition; nothing emitted")
         return []
