@@ -138,18 +138,35 @@ def build_workloads(
     root_namespace: str,
 ) -> WorkloadSet:
     """Workloads and their allow rules from every AuthorizationPolicy (DENY/CUSTOM applied)."""
+    workloads = _collect(policies, ports, root_namespace)
+    for obj, rep in policies:
+        _convert_policy(obj, rep, workloads, root_namespace)
+    for obj, rep in policies:
+        if _action(obj) in ("DENY", "CUSTOM"):
+            _restrict(obj, rep, workloads, root_namespace)
+    return workloads
+
+
+def _collect(
+    policies: list[tuple[IstioObject, ObjectReport]],
+    ports: dict[tuple[str, Selector], set[int]],
+    root_namespace: str,
+) -> WorkloadSet:
+    """The workloads policies apply to (by selector, or the namespace's Services), with ports."""
     workloads = WorkloadSet()
     for obj, _rep in policies:
         selector = selector_of(obj)
         if selector is not None and obj.namespace != root_namespace and _action(obj) == "ALLOW":
             workloads.get(obj.namespace, selector)
-    for obj, _rep in policies:
-        if selector_of(obj) is None and obj.namespace != root_namespace and _action(obj) == "ALLOW":
-            # A namespace-wide policy applies to every workload there; the Services in the
-            # input name them.
-            for namespace, selector in ports:
-                if namespace == obj.namespace and selector:
-                    workloads.get(namespace, selector)
+    wide = {
+        obj.namespace
+        for obj, _rep in policies
+        if selector_of(obj) is None and obj.namespace != root_namespace and _action(obj) == "ALLOW"
+    }
+    # A namespace-wide policy applies to every workload there; the Services in the input name them.
+    for namespace, selector in ports:
+        if namespace in wide and selector:
+            workloads.get(namespace, selector)
     for obj, rep in policies:
         if _action(obj) in ("DENY", "CUSTOM"):
             _guard(obj, rep, workloads, root_namespace)
@@ -157,11 +174,6 @@ def build_workloads(
         for w in workloads.in_namespace(namespace):
             if all(item in w.selector for item in selector):
                 w.ports |= known
-    for obj, rep in policies:
-        _convert_policy(obj, rep, workloads, root_namespace)
-    for obj, rep in policies:
-        if _action(obj) in ("DENY", "CUSTOM"):
-            _restrict(obj, rep, workloads, root_namespace)
     return workloads
 
 
@@ -173,7 +185,11 @@ GUARD: Selector = (("meshless.io/istio-migration", "namespace-guard"),)
 def _guard(obj: IstioObject, rep: ObjectReport, workloads: WorkloadSet, root: str) -> None:
     """Make sure the workloads a DENY/CUSTOM policy covers are under a default deny."""
     if obj.namespace == root:
-        rep.gap("metadata.namespace", f"a {_action(obj)} policy in the root namespace applies mesh-wide; namespaces that get a traffic-policy file here are under default deny, but any other namespace keeps Cilium's default allow", "a CiliumClusterwideNetworkPolicy with ingressDeny, written by hand")
+        rep.gap(
+            "metadata.namespace",
+            f"a {_action(obj)} policy in the root namespace applies mesh-wide; namespaces that get a traffic-policy file here are under default deny, but any other namespace keeps Cilium's default allow",
+            "a CiliumClusterwideNetworkPolicy with ingressDeny, written by hand",
+        )
         return
     selector = selector_of(obj)
     if selector is not None:
@@ -183,9 +199,13 @@ def _guard(obj: IstioObject, rep: ObjectReport, workloads: WorkloadSet, root: st
     else:
         target = workloads.get(obj.namespace, GUARD)
         target.name = "istio-deny-guard"
-        rep.note(f"no workload of {obj.namespace} is known, so a policy selecting no pods (istio-deny-guard) puts the namespace under default deny: everything there is denied (stricter)")
+        rep.note(
+            f"no workload of {obj.namespace} is known, so a policy selecting no pods (istio-deny-guard) puts the namespace under default deny: everything there is denied (stricter)"
+        )
     target.sources.add(rep.obj.ref)
-    rep.note("the workloads it covers are under default deny; only allow rules that cannot overlap it are kept (stricter than Istio, which allows what no DENY matches when there is no ALLOW policy)")
+    rep.note(
+        "the workloads it covers are under default deny; only allow rules that cannot overlap it are kept (stricter than Istio, which allows what no DENY matches when there is no ALLOW policy)"
+    )
 
 
 def _action(obj: IstioObject) -> str:
@@ -211,18 +231,36 @@ def _convert_policy(
         return
     for key in ("targetRef", "targetRefs"):
         if obj.spec.get(key):
-            rep.gap(key, "policies attached to a Gateway or Service (waypoints, ambient) are not migrated; nothing is allowed for them (stricter)", "Gateway API route filters or a CiliumNetworkPolicy on the gateway's pods, written by hand")
+            rep.gap(
+                key,
+                "policies attached to a Gateway or Service (waypoints, ambient) are not migrated; nothing is allowed for them (stricter)",
+                "Gateway API route filters or a CiliumNetworkPolicy on the gateway's pods, written by hand",
+            )
             return
     if obj.namespace == root_namespace:
-        rep.gap("metadata.namespace", f"a policy in the root namespace {root_namespace} applies mesh-wide; its allow rules are not copied to every workload (stricter)", "a CiliumClusterwideNetworkPolicy, written by hand")
+        rep.gap(
+            "metadata.namespace",
+            f"a policy in the root namespace {root_namespace} applies mesh-wide; its allow rules are not copied to every workload (stricter)",
+            "a CiliumClusterwideNetworkPolicy, written by hand",
+        )
         return
     selector = selector_of(obj)
-    targets = [workloads.get(obj.namespace, selector)] if selector else workloads.in_namespace(obj.namespace)
+    targets = (
+        [workloads.get(obj.namespace, selector)]
+        if selector
+        else workloads.in_namespace(obj.namespace)
+    )
     if not targets:
-        rep.gap("selector", "a namespace-wide policy, but no workload in the namespace is known (from a selector-based policy or a Kubernetes Service in the input); nothing emitted (stricter)", "add the namespace's Services to the input")
+        rep.gap(
+            "selector",
+            "a namespace-wide policy, but no workload in the namespace is known (from a selector-based policy or a Kubernetes Service in the input); nothing emitted (stricter)",
+            "add the namespace's Services to the input",
+        )
         return
     if not obj.spec.get("rules"):
-        rep.note("no rules: Istio denies every request to the selected workloads; they get a policy without ingress rules (deny all)")
+        rep.note(
+            "no rules: Istio denies every request to the selected workloads; they get a policy without ingress rules (deny all)"
+        )
     for target in targets:
         target.sources.add(rep.obj.ref)
     rep.carried = True
@@ -234,11 +272,23 @@ def _convert_policy(
 
 def _report_not_allow(obj: IstioObject, rep: ObjectReport, action: str) -> None:
     if action == "DENY":
-        rep.gap("action", "our format has allow rules only; the allow rules of every workload this policy may apply to are dropped where they could overlap (stricter)", "CiliumNetworkPolicy ingressDeny (L3/L4 only, no HTTP), written by hand")
+        rep.gap(
+            "action",
+            "our format has allow rules only; the allow rules of every workload this policy may apply to are dropped where they could overlap (stricter)",
+            "CiliumNetworkPolicy ingressDeny (L3/L4 only, no HTTP), written by hand",
+        )
     elif action == "CUSTOM":
-        rep.gap("action", "external authorization has no Cilium equivalent; every allow rule of the workloads it applies to is dropped (stricter)", "none in Cilium 1.16 (an ext_authz Envoy filter through CiliumEnvoyConfig, not generated)")
+        rep.gap(
+            "action",
+            "external authorization has no Cilium equivalent; every allow rule of the workloads it applies to is dropped (stricter)",
+            "none in Cilium 1.16 (an ext_authz Envoy filter through CiliumEnvoyConfig, not generated)",
+        )
     else:
-        rep.gap("action", "AUDIT only logs; nothing to enforce", "Hubble flow logs (hubble observe --verdict ...)")
+        rep.gap(
+            "action",
+            "AUDIT only logs; nothing to enforce",
+            "Hubble flow logs (hubble observe --verdict ...)",
+        )
 
 
 def _convert_rule(rule: dict[str, Any], at: str, rep: ObjectReport, target: Workload) -> list[Rule]:
@@ -250,7 +300,11 @@ def _convert_rule(rule: dict[str, Any], at: str, rep: ObjectReport, target: Work
             problems += errs
             peers += found or []
         if not peers:
-            _gaps(rep, problems, f"{at}: no source could be expressed, so the rule is left out (stricter)")
+            _gaps(
+                rep,
+                problems,
+                f"{at}: no source could be expressed, so the rule is left out (stricter)",
+            )
             return []
     else:
         peers = [ANY_CALLER]
@@ -261,7 +315,11 @@ def _convert_rule(rule: dict[str, Any], at: str, rep: ObjectReport, target: Work
             problems += errs
             ops += [op] if op else []
         if not ops:
-            _gaps(rep, problems, f"{at}: no operation could be expressed, so the rule is left out (stricter)")
+            _gaps(
+                rep,
+                problems,
+                f"{at}: no operation could be expressed, so the rule is left out (stricter)",
+            )
             return []
     else:
         ops = [Operation(None, None)]
@@ -272,7 +330,9 @@ def _convert_rule(rule: dict[str, Any], at: str, rep: ObjectReport, target: Work
     _gaps(rep, problems, "")
     peers = _filter_namespaces(peers, when)
     if any(k == "labels" for peer in peers for k, _v in peer):
-        rep.note(f"{at}: callers by service account are pods, not declared services, so their egress is not derived; add an egress rule to the calling workload's file if its namespace has policies")
+        rep.note(
+            f"{at}: callers by service account are pods, not declared services, so their egress is not derived; add an egress rule to the calling workload's file if its namespace has policies"
+        )
     if not peers:
         rep.note(f"{at}: no caller is left after its source.namespace condition; nothing emitted")
         return []
@@ -320,7 +380,11 @@ def _rule(
     if ports:
         target.ports |= set(ports)
     elif http is not None and not target.ports:
-        rep.gap(f"{at}.to", f"HTTP conditions need a port and none is known for {target.namespace}/{dict(target.selector)}; the rule is left out for it (stricter)", "add the workload's Kubernetes Service to the input, or name ports in the operation")
+        rep.gap(
+            f"{at}.to",
+            f"HTTP conditions need a port and none is known for {target.namespace}/{dict(target.selector)}; the rule is left out for it (stricter)",
+            "add the workload's Kubernetes Service to the input, or name ports in the operation",
+        )
         return None
     return Rule(peers, ports, http, rep, at)
 

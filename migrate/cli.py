@@ -54,7 +54,11 @@ def istio_command(
         err.print(f"[bold red]error[/]: {bad.message}", highlight=False, soft_wrap=True)
     problems = check_traffic_folder(out_dir)
     for problem in problems:  # a converter bug; shown rather than hidden
-        err.print(f"[bold red]error[/]: generated traffic policy: {problem}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[bold red]error[/]: generated traffic policy: {problem}",
+            highlight=False,
+            soft_wrap=True,
+        )
     counts = report.counts
     out.print(
         f"{counts['input']} objects: {counts['fully']} fully migrated, {counts['partly']} partly, "

@@ -42,7 +42,9 @@ class ConvertedGateway:
 def convert_gateway(obj: IstioObject, rep: ObjectReport) -> ConvertedGateway:
     gw = ConvertedGateway(obj, rep)
     if obj.spec.get("selector"):
-        rep.note("selector (the Istio ingress gateway pods) is not needed: Cilium serves each Gateway from its Envoy and gives it its own LoadBalancer Service")
+        rep.note(
+            "selector (the Istio ingress gateway pods) is not needed: Cilium serves each Gateway from its Envoy and gives it its own LoadBalancer Service"
+        )
     seen: set[tuple[int, str, str]] = set()
     for i, server in enumerate(obj.spec.get("servers") or []):
         _server(gw, server, f"servers[{i}]", seen)
@@ -57,34 +59,31 @@ def _server(gw: ConvertedGateway, server: dict[str, Any], at: str, seen: set[Any
     port = server.get("port") or {}
     protocol = str(port.get("protocol") or "").upper()
     tls = server.get("tls") or {}
-    mode = str(tls.get("mode") or "SIMPLE")
     for key in ("bind", "defaultEndpoint"):
         if server.get(key):
-            rep.gap(f"{at}.{key}", "binds to Istio gateway workload internals", "none; Cilium's Gateway listens on its own Service")
-    if protocol in ("HTTP", "HTTP2", "GRPC"):
-        listener_proto = "HTTP"
-    elif protocol == "HTTPS" and mode in ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL", "ISTIO_MUTUAL"):
-        listener_proto = "HTTPS"
-        if mode != "SIMPLE":
-            rep.gap(f"{at}.tls.mode", f"{mode}: client certificate validation at the gateway is not in Gateway API v1.1 standard; the listener terminates TLS without checking client certificates", "none in Cilium 1.16 Gateway API")
-        if not tls.get("credentialName"):
-            rep.gap(f"{at}.tls", "HTTPS without credentialName (file-mounted certificates) cannot be referenced", "a kubernetes.io/tls Secret named in certificateRefs")
-            return
-        for key in ("minProtocolVersion", "maxProtocolVersion", "cipherSuites", "subjectAltNames", "caCertificates"):
-            if tls.get(key):
-                rep.gap(f"{at}.tls.{key}", "TLS parameters are not in Gateway API v1.1 standard", "none in Cilium 1.16 Gateway API")
-    else:
-        rep.gap(f"{at}.port.protocol", f"{protocol or 'no protocol'}{' ' + mode if protocol in ('HTTPS', 'TLS') else ''}: TLS passthrough and TCP need TLSRoute/TCPRoute, which are experimental in Gateway API v1.1", "Cilium's experimental TLSRoute support (not generated)")
+            rep.gap(
+                f"{at}.{key}",
+                "binds to Istio gateway workload internals",
+                "none; Cilium's Gateway listens on its own Service",
+            )
+    listener_proto = _listener_protocol(rep, protocol, tls, at)
+    if listener_proto is None:
         return
     gw.protocols.add(protocol)
     number = int(port.get("number") or 0)
     for j, host in enumerate(sorted(set(server.get("hosts") or ["*"]))):
         namespace, _, name = host.rpartition("/")
         if namespace not in ("", "*"):
-            rep.note(f"{at}.hosts[{j}] {host!r}: the namespace part becomes the listener's allowed route namespaces")
+            rep.note(
+                f"{at}.hosts[{j}] {host!r}: the namespace part becomes the listener's allowed route namespaces"
+            )
         hostname = name.lower()
         if hostname != "*" and not _HOSTNAME.fullmatch(hostname):
-            rep.gap(f"{at}.hosts[{j}]", f"{host!r} is not a Gateway API hostname", "an exact or *.domain hostname")
+            rep.gap(
+                f"{at}.hosts[{j}]",
+                f"{host!r} is not a Gateway API hostname",
+                "an exact or *.domain hostname",
+            )
             continue
         key = (number, listener_proto, hostname)
         if key in seen:
@@ -102,10 +101,56 @@ def _server(gw: ConvertedGateway, server: dict[str, Any], at: str, seen: set[Any
                 "mode": "Terminate",
                 "certificateRefs": [{"kind": "Secret", "name": tls["credentialName"]}],
             }
-            rep.note(f"{at}: the certificate Secret {tls['credentialName']} must be in namespace {gw.obj.namespace} (Istio read it from the gateway workload's namespace)")
+            rep.note(
+                f"{at}: the certificate Secret {tls['credentialName']} must be in namespace {gw.obj.namespace} (Istio read it from the gateway workload's namespace)"
+            )
         elif tls.get("httpsRedirect"):
             gw.redirect_listeners.append(listener["name"])
         gw.listeners.append(listener)
+
+
+def _listener_protocol(
+    rep: ObjectReport, protocol: str, tls: dict[str, Any], at: str
+) -> str | None:
+    """HTTP or HTTPS for a server Gateway API v1.1 standard can serve; None (reported) else."""
+    mode = str(tls.get("mode") or "SIMPLE")
+    if protocol in ("HTTP", "HTTP2", "GRPC"):
+        return "HTTP"
+    elif protocol == "HTTPS" and mode in ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL", "ISTIO_MUTUAL"):
+        if mode != "SIMPLE":
+            rep.gap(
+                f"{at}.tls.mode",
+                f"{mode}: client certificate validation at the gateway is not in Gateway API v1.1 standard; the listener terminates TLS without checking client certificates",
+                "none in Cilium 1.16 Gateway API",
+            )
+        if not tls.get("credentialName"):
+            rep.gap(
+                f"{at}.tls",
+                "HTTPS without credentialName (file-mounted certificates) cannot be referenced",
+                "a kubernetes.io/tls Secret named in certificateRefs",
+            )
+            return None
+        for key in (
+            "minProtocolVersion",
+            "maxProtocolVersion",
+            "cipherSuites",
+            "subjectAltNames",
+            "caCertificates",
+        ):
+            if tls.get(key):
+                rep.gap(
+                    f"{at}.tls.{key}",
+                    "TLS parameters are not in Gateway API v1.1 standard",
+                    "none in Cilium 1.16 Gateway API",
+                )
+    else:
+        rep.gap(
+            f"{at}.port.protocol",
+            f"{protocol or 'no protocol'}{' ' + mode if protocol in ('HTTPS', 'TLS') else ''}: TLS passthrough and TCP need TLSRoute/TCPRoute, which are experimental in Gateway API v1.1",
+            "Cilium's experimental TLSRoute support (not generated)",
+        )
+        return None
+    return "HTTPS"
 
 
 def finish_gateway(gw: ConvertedGateway) -> list[dict[str, Any]]:
@@ -144,7 +189,10 @@ def finish_gateway(gw: ConvertedGateway) -> list[dict[str, Any]]:
             {
                 "apiVersion": GW_API,
                 "kind": "HTTPRoute",
-                "metadata": {"name": f"{gw.obj.name}-https-redirect", "namespace": gw.obj.namespace},
+                "metadata": {
+                    "name": f"{gw.obj.name}-https-redirect",
+                    "namespace": gw.obj.namespace,
+                },
                 "spec": {
                     "parentRefs": [
                         {"name": gw.obj.name, "sectionName": name} for name in gw.redirect_listeners

@@ -28,13 +28,23 @@ def apply_peer_authentication(
 ) -> None:
     mode = str((obj.spec.get("mtls") or {}).get("mode") or "UNSET")
     if obj.spec.get("portLevelMtls"):
-        rep.gap("portLevelMtls", "per-port mTLS modes: Cilium mutual authentication is set per rule, not per port; not carried over", "authentication: required on the rules of those ports, by hand")
+        rep.gap(
+            "portLevelMtls",
+            "per-port mTLS modes: Cilium mutual authentication is set per rule, not per port; not carried over",
+            "authentication: required on the rules of those ports, by hand",
+        )
     if mode != "STRICT":
         rep.carried = True
-        rep.note(f"mtls.mode {mode}: nothing to enforce; without mutual authentication Cilium accepts plaintext as Istio's {mode} does")
+        rep.note(
+            f"mtls.mode {mode}: nothing to enforce; without mutual authentication Cilium accepts plaintext as Istio's {mode} does"
+        )
         return
     if not mutual_auth:
-        rep.gap("mtls.mode", "STRICT needs Cilium mutual authentication on the cluster; rerun with --mutual-auth once cilium.mutualAuth is on", "Cilium mutual authentication (SPIRE, beta in 1.16) plus WireGuard or IPsec encryption")
+        rep.gap(
+            "mtls.mode",
+            "STRICT needs Cilium mutual authentication on the cluster; rerun with --mutual-auth once cilium.mutualAuth is on",
+            "Cilium mutual authentication (SPIRE, beta in 1.16) plus WireGuard or IPsec encryption",
+        )
         return
     selector = selector_of(obj)
     targets = [
@@ -43,7 +53,11 @@ def apply_peer_authentication(
         if (obj.namespace == root or ns == obj.namespace) and w.compatible(selector)
     ]
     if not targets:
-        rep.gap("selector", "no workload with a traffic policy is selected; nothing to require authentication on", "authentication: required on the rules, once they exist")
+        rep.gap(
+            "selector",
+            "no workload with a traffic policy is selected; nothing to require authentication on",
+            "authentication: required on the rules, once they exist",
+        )
         return
     rep.carried = True
     for target in targets:
@@ -51,7 +65,11 @@ def apply_peer_authentication(
             if _workload_only(rule.peers):
                 rule.authentication = True
             else:
-                rep.gap(f"mtls.mode (for {target.namespace}/{target.name or dict(target.selector)})", f"the rule from {rule.origin.obj.ref} {rule.at} admits callers that are not workloads (any source or CIDRs); Cilium can only authenticate workload identities, so it stays without authentication", "restrict those callers to workloads, then add authentication: required")
+                rep.gap(
+                    f"mtls.mode (for {target.namespace}/{target.name or dict(target.selector)})",
+                    f"the rule from {rule.origin.obj.ref} {rule.at} admits callers that are not workloads (any source or CIDRs); Cilium can only authenticate workload identities, so it stays without authentication",
+                    "restrict those callers to workloads, then add authentication: required",
+                )
 
 
 def _workload_only(peers: Any) -> bool:
@@ -62,7 +80,11 @@ def apply_service_entry(obj: IstioObject, rep: ObjectReport, workloads: Workload
     spec = obj.spec
     location = spec.get("location") or "MESH_EXTERNAL"
     if location != "MESH_EXTERNAL":
-        rep.gap("location", "MESH_INTERNAL entries add services to the mesh registry; Cilium has no registry", "a Kubernetes Service (with manual Endpoints/EndpointSlices) for the workloads")
+        rep.gap(
+            "location",
+            "MESH_INTERNAL entries add services to the mesh registry; Cilium has no registry",
+            "a Kubernetes Service (with manual Endpoints/EndpointSlices) for the workloads",
+        )
         return
     for key, why in (
         ("addresses", "virtual IPs for the hosts; Cilium resolves names through DNS"),
@@ -71,17 +93,29 @@ def apply_service_entry(obj: IstioObject, rep: ObjectReport, workloads: Workload
         ("subjectAltNames", "TLS origination checks are Istio's"),
     ):
         if spec.get(key):
-            rep.gap(key, why, "egress to the addresses as CIDRs, by hand" if key in ("addresses", "endpoints") else "none")
+            rep.gap(
+                key,
+                why,
+                "egress to the addresses as CIDRs, by hand"
+                if key in ("addresses", "endpoints")
+                else "none",
+            )
     peers, ports = _egress_peers(obj, rep)
     if not peers:
         return
     exported = spec.get("exportTo") or ["*"]
     namespaces = {obj.namespace if n == "." else n for n in exported}
     targets = [
-        w for (ns, _s), w in sorted(workloads.workloads.items()) if "*" in namespaces or ns in namespaces
+        w
+        for (ns, _s), w in sorted(workloads.workloads.items())
+        if "*" in namespaces or ns in namespaces
     ]
     if not targets:
-        rep.gap("hosts", f"no workload with a traffic policy in the namespaces it is exported to ({', '.join(sorted(namespaces))}); nothing carries the egress", "egress: [{to: [{fqdn: ...}], ports: [...]}] on the workloads that call it")
+        rep.gap(
+            "hosts",
+            f"no workload with a traffic policy in the namespaces it is exported to ({', '.join(sorted(namespaces))}); nothing carries the egress",
+            "egress: [{to: [{fqdn: ...}], ports: [...]}] on the workloads that call it",
+        )
         return
     rep.carried = True
     rule: dict[str, Any] = {"to": peers, "ports": ports}
@@ -100,7 +134,11 @@ def _egress_peers(obj: IstioObject, rep: ObjectReport) -> tuple[list[dict[str, s
         elif _FQDN.fullmatch(host):
             peers.append({"fqdn": host})
         else:
-            rep.gap("hosts", f"{host!r} is not a DNS name Cilium can match", "a DNS name or *.domain pattern")
+            rep.gap(
+                "hosts",
+                f"{host!r} is not a DNS name Cilium can match",
+                "a DNS name or *.domain pattern",
+            )
     ports = []
     for port in obj.spec.get("ports") or []:
         number = port.get("number")

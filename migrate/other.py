@@ -6,14 +6,25 @@ from __future__ import annotations
 from migrate.reader import IstioObject
 from migrate.report import ObjectReport
 
-__all__ = ["report_destination_rule", "report_other", "report_request_authentication", "report_sidecar"]
+__all__ = [
+    "report_destination_rule",
+    "report_other",
+    "report_request_authentication",
+    "report_sidecar",
+]
 
 _CEC = "Envoy cluster settings through CiliumEnvoyConfig, not generated"
 _DR_FIELDS = {
-    "loadBalancer": ("load-balancing policy per service", "Cilium's Maglev or random service load balancing (cluster-wide setting), or " + _CEC),
+    "loadBalancer": (
+        "load-balancing policy per service",
+        "Cilium's Maglev or random service load balancing (cluster-wide setting), or " + _CEC,
+    ),
     "connectionPool": ("connection pool limits", _CEC),
     "outlierDetection": ("outlier detection (ejecting failing endpoints)", _CEC),
-    "tls": ("client TLS settings (ISTIO_MUTUAL: the mesh's mTLS)", "Cilium mutual authentication plus WireGuard/IPsec encryption; TLS origination: " + _CEC),
+    "tls": (
+        "client TLS settings (ISTIO_MUTUAL: the mesh's mTLS)",
+        "Cilium mutual authentication plus WireGuard/IPsec encryption; TLS origination: " + _CEC,
+    ),
     "portLevelSettings": ("per-port traffic policy", _CEC),
     "tunnel": ("tunnelling through a proxy", "none"),
     "proxyProtocol": ("PROXY protocol towards upstreams", "none"),
@@ -24,9 +35,17 @@ def report_destination_rule(obj: IstioObject, rep: ObjectReport) -> None:
     policy = obj.spec.get("trafficPolicy") or {}
     for key in sorted(policy):
         why, alt = _DR_FIELDS.get(key, ("traffic policy setting", _CEC))
-        rep.gap(f"trafficPolicy.{key}", f"{why} is Envoy configuration Istio generates; not carried over", alt)
+        rep.gap(
+            f"trafficPolicy.{key}",
+            f"{why} is Envoy configuration Istio generates; not carried over",
+            alt,
+        )
     for i, subset in enumerate(obj.spec.get("subsets") or []):
-        rep.gap(f"subsets[{i}] ({subset.get('name')})", "subsets are label-selected versions of a Service; Gateway API backends are whole Services", "one Kubernetes Service per subset (its labels as selector) as a backendRef")
+        rep.gap(
+            f"subsets[{i}] ({subset.get('name')})",
+            "subsets are label-selected versions of a Service; Gateway API backends are whole Services",
+            "one Kubernetes Service per subset (its labels as selector) as a backendRef",
+        )
     if obj.spec.get("exportTo"):
         rep.gap("exportTo", "visibility scoping is Istio's", "none")
     if obj.spec.get("workloadSelector"):
@@ -37,12 +56,20 @@ def report_destination_rule(obj: IstioObject, rep: ObjectReport) -> None:
 
 def report_sidecar(obj: IstioObject, rep: ObjectReport) -> None:
     for key in sorted(obj.spec) or ["spec"]:
-        rep.gap(key, "Sidecar configures Istio's per-workload proxy; Cilium has no per-pod proxy (its Envoy runs per node)", "egress restrictions: `egress` rules in the traffic-policy files (every namespace with policies denies other egress)")
+        rep.gap(
+            key,
+            "Sidecar configures Istio's per-workload proxy; Cilium has no per-pod proxy (its Envoy runs per node)",
+            "egress restrictions: `egress` rules in the traffic-policy files (every namespace with policies denies other egress)",
+        )
     rep.note("no vendored CRD schema for Sidecar; only its shape was checked")
 
 
 def report_request_authentication(obj: IstioObject, rep: ObjectReport) -> None:
-    rep.gap("jwtRules" if obj.spec.get("jwtRules") else "spec", "JWT validation has no Cilium equivalent; AuthorizationPolicy sources with requestPrincipals are left out", "validate JWTs in the application, or an Envoy jwt_authn filter through CiliumEnvoyConfig (not generated)")
+    rep.gap(
+        "jwtRules" if obj.spec.get("jwtRules") else "spec",
+        "JWT validation has no Cilium equivalent; AuthorizationPolicy sources with requestPrincipals are left out",
+        "validate JWTs in the application, or an Envoy jwt_authn filter through CiliumEnvoyConfig (not generated)",
+    )
     rep.note("no vendored CRD schema for RequestAuthentication; only its shape was checked")
 
 

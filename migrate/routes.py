@@ -9,27 +9,39 @@ Mesh-internal routing (``gateways`` empty or ``mesh``) needs GAMMA, which Cilium
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from components.traffic import literal_regex
-from migrate.gateway_api import GW_API, ConvertedGateway
+from migrate.backends import RouteContext, backends, mirrors
+from migrate.gateway_api import GW_API
 from migrate.reader import IstioObject
 from migrate.report import ObjectReport
 
-__all__ = ["RouteContext", "convert_virtual_service", "reference_grants"]
+__all__ = ["convert_virtual_service"]
 
 _METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 _CE = "CiliumEnvoyConfig with an Envoy route setting, not generated"
 _DROPPED = {
-    "timeout": ("HTTPRoute timeouts are not in Gateway API v1.1 standard (the vendored schema has no rules[].timeouts)", _CE),
+    "timeout": (
+        "HTTPRoute timeouts are not in Gateway API v1.1 standard (the vendored schema has no rules[].timeouts)",
+        _CE,
+    ),
     "retries": ("retries are not in Gateway API v1.1", _CE),
     "fault": ("fault injection has no Gateway API or Cilium equivalent", "none"),
     "corsPolicy": ("CORS is not in Gateway API v1.1", "handle CORS in the application, or " + _CE),
-    "delegate": ("delegated VirtualServices are not followed", "write the delegate's routes into this route"),
+    "delegate": (
+        "delegated VirtualServices are not followed",
+        "write the delegate's routes into this route",
+    ),
     "directResponse": ("direct responses are not in Gateway API v1.1", "none"),
-    "mirrorPercentage": ("Gateway API v1.1 mirrors every request (no percentage)", "none; every request is mirrored"),
-    "mirrorPercent": ("Gateway API v1.1 mirrors every request (no percentage)", "none; every request is mirrored"),
+    "mirrorPercentage": (
+        "Gateway API v1.1 mirrors every request (no percentage)",
+        "none; every request is mirrored",
+    ),
+    "mirrorPercent": (
+        "Gateway API v1.1 mirrors every request (no percentage)",
+        "none; every request is mirrored",
+    ),
 }
 _MATCH_GAPS = {
     "authority": "a per-rule host match is not in HTTPRoute; put the host in a separate route's hostnames",
@@ -43,23 +55,24 @@ _MATCH_GAPS = {
 }
 
 
-@dataclass
-class RouteContext:
-    gateways: dict[tuple[str, str], ConvertedGateway]
-    service_ports: dict[tuple[str, str], list[int]]
-    # (Service namespace, route namespace) -> route kinds and Service names crossing over
-    grants: dict[tuple[str, str], tuple[set[str], set[str]]] = field(default_factory=dict)
-    kind: str = "HTTPRoute"  # the kind of the route being converted
-
-
-def convert_virtual_service(obj: IstioObject, rep: ObjectReport, ctx: RouteContext) -> list[dict[str, Any]]:
+def convert_virtual_service(
+    obj: IstioObject, rep: ObjectReport, ctx: RouteContext
+) -> list[dict[str, Any]]:
     spec = obj.spec
     parents, mesh = _parents(obj, rep, ctx)
     if mesh:
-        rep.gap("gateways" if spec.get("gateways") else "gateways (none: mesh)", "mesh-internal routing between workloads needs Gateway API GAMMA, which Cilium 1.16 does not implement; Kubernetes Services balance without these rules", "Kubernetes Service routing; GAMMA in a later Cilium")
+        rep.gap(
+            "gateways" if spec.get("gateways") else "gateways (none: mesh)",
+            "mesh-internal routing between workloads needs Gateway API GAMMA, which Cilium 1.16 does not implement; Kubernetes Services balance without these rules",
+            "Kubernetes Service routing; GAMMA in a later Cilium",
+        )
     for key in ("tcp", "tls"):
         if spec.get(key):
-            rep.gap(key, f"{key.upper()} routes need TCPRoute/TLSRoute, experimental in Gateway API v1.1", "Cilium's experimental TLSRoute/TCPRoute (not generated)")
+            rep.gap(
+                key,
+                f"{key.upper()} routes need TCPRoute/TLSRoute, experimental in Gateway API v1.1",
+                "Cilium's experimental TLSRoute/TCPRoute (not generated)",
+            )
     if spec.get("exportTo"):
         rep.gap("exportTo", "visibility scoping is Istio's", "listener allowedRoutes")
     if not parents:
@@ -72,7 +85,9 @@ def convert_virtual_service(obj: IstioObject, rep: ObjectReport, ctx: RouteConte
     rules = []
     routes = spec.get("http") or []
     if len(routes) > 1:
-        rep.note("Gateway API picks the most specific match (exact path, longest prefix, method, header and query counts), not the first listed as Istio does; check routes that overlap")
+        rep.note(
+            "Gateway API picks the most specific match (exact path, longest prefix, method, header and query counts), not the first listed as Istio does; check routes that overlap"
+        )
     for i, route in enumerate(routes):
         rules += (_grpc_rule if grpc else _http_rule)(obj, rep, ctx, route, f"http[{i}]")
     if not rules:
@@ -87,7 +102,14 @@ def convert_virtual_service(obj: IstioObject, rep: ObjectReport, ctx: RouteConte
         if hostnames:
             route_spec["hostnames"] = hostnames
         route_spec["rules"] = rules[start : start + 16]
-        out.append({"apiVersion": GW_API, "kind": kind, "metadata": {"name": name, "namespace": obj.namespace}, "spec": route_spec})
+        out.append(
+            {
+                "apiVersion": GW_API,
+                "kind": kind,
+                "metadata": {"name": name, "namespace": obj.namespace},
+                "spec": route_spec,
+            }
+        )
     return out
 
 
@@ -95,7 +117,9 @@ def _parent_keys(obj: IstioObject, parents: list[dict[str, Any]]) -> list[tuple[
     return sorted({(p.get("namespace", obj.namespace), p["name"]) for p in parents})
 
 
-def _parents(obj: IstioObject, rep: ObjectReport, ctx: RouteContext) -> tuple[list[dict[str, Any]], bool]:
+def _parents(
+    obj: IstioObject, rep: ObjectReport, ctx: RouteContext
+) -> tuple[list[dict[str, Any]], bool]:
     names = obj.spec.get("gateways") or ["mesh"]
     parents, mesh = [], False
     for ref in sorted(set(names)):
@@ -106,7 +130,9 @@ def _parents(obj: IstioObject, rep: ObjectReport, ctx: RouteContext) -> tuple[li
         namespace = namespace or obj.namespace
         gw = ctx.gateways.get((namespace, name))
         if gw is None:
-            rep.note(f"gateway {namespace}/{name} is not in the input; the route still names it as parent")
+            rep.note(
+                f"gateway {namespace}/{name} is not in the input; the route still names it as parent"
+            )
         else:
             gw.route_namespaces.add(obj.namespace)
         parent: dict[str, Any] = {"name": name}
@@ -130,7 +156,9 @@ def _common(rep: ObjectReport, route: dict[str, Any], at: str) -> None:
             rep.gap(f"{at}.{key}", why, alt)
 
 
-def _http_rule(obj: IstioObject, rep: ObjectReport, ctx: RouteContext, route: dict[str, Any], at: str) -> list[dict[str, Any]]:
+def _http_rule(
+    obj: IstioObject, rep: ObjectReport, ctx: RouteContext, route: dict[str, Any], at: str
+) -> list[dict[str, Any]]:
     _common(rep, route, at)
     if route.get("delegate") or route.get("directResponse"):
         return []
@@ -149,16 +177,22 @@ def _http_rule(obj: IstioObject, rep: ObjectReport, ctx: RouteContext, route: di
             rewrite = _rewrite(rep, route["rewrite"], matches, f"{at}.rewrite")
             if rewrite:
                 filters.append({"type": "URLRewrite", "urlRewrite": rewrite})
-        filters += _mirrors(obj, rep, ctx, route, at)
-        backends = _backends(obj, rep, ctx, route.get("route") or [], f"{at}.route")
-        if not backends:
-            rep.gap(f"{at}.route", "no destination could become a backend; the rule is left out", "a Kubernetes Service with a port")
+        filters += mirrors(obj, rep, ctx, route, at)
+        refs = backends(obj, rep, ctx, route.get("route") or [], f"{at}.route")
+        if not refs:
+            rep.gap(
+                f"{at}.route",
+                "no destination could become a backend; the rule is left out",
+                "a Kubernetes Service with a port",
+            )
             return []
-        rule["backendRefs"] = backends
+        rule["backendRefs"] = refs
     return _chunked(rule, matches, filters)
 
 
-def _chunked(rule: dict[str, Any], matches: list[dict[str, Any]], filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _chunked(
+    rule: dict[str, Any], matches: list[dict[str, Any]], filters: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     if filters:
         rule["filters"] = filters
     if not matches:
@@ -169,7 +203,9 @@ def _chunked(rule: dict[str, Any], matches: list[dict[str, Any]], filters: list[
     return out
 
 
-def _matches(rep: ObjectReport, route: dict[str, Any], at: str, convert: Any) -> tuple[list[dict[str, Any]], bool]:
+def _matches(
+    rep: ObjectReport, route: dict[str, Any], at: str, convert: Any
+) -> tuple[list[dict[str, Any]], bool]:
     given = route.get("match") or []
     out = []
     for j, match in enumerate(given):
@@ -177,7 +213,11 @@ def _matches(rep: ObjectReport, route: dict[str, Any], at: str, convert: Any) ->
         if converted is not None:
             out.append(converted)
     if given and not out:
-        rep.gap(f"{at}.match", "no match could be expressed; the rule is left out rather than matching everything", "split the route per supported match")
+        rep.gap(
+            f"{at}.match",
+            "no match could be expressed; the rule is left out rather than matching everything",
+            "split the route per supported match",
+        )
         return [], False
     return out, True
 
@@ -204,31 +244,54 @@ def _http_match(rep: ObjectReport, match: dict[str, Any], at: str) -> dict[str, 
     elif "prefix" in uri:
         out["path"] = {"type": "PathPrefix", "value": uri["prefix"]}
         if uri["prefix"] != "/":
-            rep.note(f"{at}.uri.prefix {uri['prefix']!r}: Gateway API PathPrefix matches whole path segments ({uri['prefix'].rstrip('/')} and {uri['prefix'].rstrip('/')}/..., not {uri['prefix'].rstrip('/')}x)")
+            rep.note(
+                f"{at}.uri.prefix {uri['prefix']!r}: Gateway API PathPrefix matches whole path segments ({uri['prefix'].rstrip('/')} and {uri['prefix'].rstrip('/')}/..., not {uri['prefix'].rstrip('/')}x)"
+            )
     elif "regex" in uri:
         out["path"] = {"type": "RegularExpression", "value": uri["regex"]}
     method = _string_match(match.get("method") or {})
     if method:
         if method[0] != "Exact" or method[1] not in _METHODS:
-            rep.gap(f"{at}.method", "Gateway API matches one exact standard method; the match is left out", "one match per method")
+            rep.gap(
+                f"{at}.method",
+                "Gateway API matches one exact standard method; the match is left out",
+                "one match per method",
+            )
             return None
         out["method"] = method[1]
-    for key, target in (("headers", "headers"), ("queryParams", "queryParams")):
-        items = []
-        for name in sorted(match.get(key) or {}):
-            found = _string_match(match[key][name] or {})
-            if found is None:
-                rep.gap(f"{at}.{key}.{name}", "presence-only matches are not in Gateway API; the match is left out", "an exact or regex value")
-                return None
-            items.append({"type": found[0], "name": name, "value": found[1]})
+    for key in ("headers", "queryParams"):
+        items = _value_matches(rep, match.get(key) or {}, f"{at}.{key}")
+        if items is None:
+            return None
         if items:
-            out[target] = items
+            out[key] = items
     return out
+
+
+def _value_matches(
+    rep: ObjectReport, given: dict[str, Any], at: str
+) -> list[dict[str, str]] | None:
+    """Header or query-parameter matches; None (reported) if one is presence-only."""
+    items = []
+    for name in sorted(given):
+        found = _string_match(given[name] or {})
+        if found is None:
+            rep.gap(
+                f"{at}.{name}",
+                "presence-only matches are not in Gateway API; the match is left out",
+                "an exact or regex value",
+            )
+            return None
+        items.append({"type": found[0], "name": name, "value": found[1]})
+    return items
 
 
 def _header_filters(headers: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
-    for side, kind in (("request", "RequestHeaderModifier"), ("response", "ResponseHeaderModifier")):
+    for side, kind in (
+        ("request", "RequestHeaderModifier"),
+        ("response", "ResponseHeaderModifier"),
+    ):
         ops = headers.get(side) or {}
         modifier: dict[str, Any] = {}
         for op in ("set", "add"):
@@ -254,20 +317,34 @@ def _redirect(rep: ObjectReport, redirect: dict[str, Any], at: str) -> dict[str,
         out["scheme"] = redirect["scheme"]
     code = int(redirect.get("redirectCode") or 301)
     if code not in (301, 302):
-        rep.gap(f"{at}.redirectCode", f"{code}: Gateway API v1.1 redirects with 301 or 302 only; the rule is left out", "301 or 302")
+        rep.gap(
+            f"{at}.redirectCode",
+            f"{code}: Gateway API v1.1 redirects with 301 or 302 only; the rule is left out",
+            "301 or 302",
+        )
         return None
     out["statusCode"] = code
     if redirect.get("derivePort"):
-        rep.gap(f"{at}.derivePort", "Gateway API keeps the listener's port unless port is given", "set port")
+        rep.gap(
+            f"{at}.derivePort",
+            "Gateway API keeps the listener's port unless port is given",
+            "set port",
+        )
     return out
 
 
-def _rewrite(rep: ObjectReport, rewrite: dict[str, Any], matches: list[dict[str, Any]], at: str) -> dict[str, Any] | None:
+def _rewrite(
+    rep: ObjectReport, rewrite: dict[str, Any], matches: list[dict[str, Any]], at: str
+) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     if rewrite.get("authority"):
         out["hostname"] = rewrite["authority"]
     if rewrite.get("uriRegexRewrite"):
-        rep.gap(f"{at}.uriRegexRewrite", "regex rewrites are not in Gateway API v1.1", "a prefix or full-path rewrite")
+        rep.gap(
+            f"{at}.uriRegexRewrite",
+            "regex rewrites are not in Gateway API v1.1",
+            "a prefix or full-path rewrite",
+        )
     if rewrite.get("uri"):
         kinds = [m.get("path", {}).get("type") for m in matches]
         if kinds == ["PathPrefix"]:
@@ -275,135 +352,84 @@ def _rewrite(rep: ObjectReport, rewrite: dict[str, Any], matches: list[dict[str,
         elif kinds and all(k == "Exact" for k in kinds):
             out["path"] = {"type": "ReplaceFullPath", "replaceFullPath": rewrite["uri"]}
         else:
-            rep.gap(f"{at}.uri", "Gateway API rewrites the prefix of exactly one prefix match, or the full path of exact matches; this rule has neither", "split the route so each rule has one prefix match")
+            rep.gap(
+                f"{at}.uri",
+                "Gateway API rewrites the prefix of exactly one prefix match, or the full path of exact matches; this rule has neither",
+                "split the route so each rule has one prefix match",
+            )
     return out or None
 
 
-def _backend(obj: IstioObject, rep: ObjectReport, ctx: RouteContext, dest: dict[str, Any], at: str) -> dict[str, Any] | None:
-    host = str(dest.get("host") or "")
-    found = _service_of(host, obj.namespace)
-    if found is None:
-        rep.gap(f"{at}.host", f"{host!r} is not a Kubernetes Service of this cluster; Gateway API backends are Services", "a Service of type ExternalName, or route to it outside Gateway API")
-        return None
-    name, namespace = found
-    port = (dest.get("port") or {}).get("number")
-    if port is None:
-        known = ctx.service_ports.get((namespace, name), [])
-        if len(known) != 1:
-            rep.gap(f"{at}.port", f"no port given and {'several' if known else 'no'} ports known for Service {namespace}/{name}; Gateway API needs one", "give destination.port.number")
-            return None
-        port = known[0]
-    if dest.get("subset"):
-        rep.gap(f"{at}.subset", f"subset {dest['subset']!r} (DestinationRule labels) cannot be a backend; traffic goes to the whole Service {namespace}/{name}", "one Kubernetes Service per subset, selecting the subset's labels")
-    ref: dict[str, Any] = {"name": name, "port": int(port)}
-    if namespace != obj.namespace:
-        ref["namespace"] = namespace
-        kinds, names = ctx.grants.setdefault((namespace, obj.namespace), (set(), set()))
-        kinds.add(ctx.kind)
-        names.add(name)
-    return ref
-
-
-def _service_of(host: str, namespace: str) -> tuple[str, str] | None:
-    """(name, namespace) of a Service host: name, name.ns, name.ns.svc, name.ns.svc.cluster.local."""
-    parts = host.split(".")
-    if not all(parts):
-        return None
-    if len(parts) == 1:
-        return parts[0], namespace
-    if len(parts) == 2 or (len(parts) == 3 and parts[2] == "svc"):
-        return parts[0], parts[1]
-    if len(parts) == 5 and parts[2:] == ["svc", "cluster", "local"]:
-        return parts[0], parts[1]
-    return None
-
-
-def _backends(obj: IstioObject, rep: ObjectReport, ctx: RouteContext, dests: list[dict[str, Any]], at: str) -> list[dict[str, Any]]:
-    out = []
-    for k, entry in enumerate(dests):
-        ref = _backend(obj, rep, ctx, entry.get("destination") or {}, f"{at}[{k}].destination")
-        if entry.get("headers"):
-            rep.gap(f"{at}[{k}].headers", "per-destination header changes are not carried", "rule-level header modifiers")
-        if ref is None:
-            continue
-        if "weight" in entry:
-            ref["weight"] = int(entry["weight"])
-        out.append(ref)
-    return out
-
-
-def _mirrors(obj: IstioObject, rep: ObjectReport, ctx: RouteContext, route: dict[str, Any], at: str) -> list[dict[str, Any]]:
-    targets = [(f"{at}.mirror", route["mirror"])] if route.get("mirror") else []
-    for k, mirror in enumerate(route.get("mirrors") or []):
-        targets.append((f"{at}.mirrors[{k}].destination", mirror.get("destination") or {}))
-        if mirror.get("percentage"):
-            rep.gap(f"{at}.mirrors[{k}].percentage", *_DROPPED["mirrorPercentage"])
-    out = []
-    for where, dest in targets:
-        ref = _backend(obj, rep, ctx, dest, where)
-        if ref is not None:
-            out.append({"type": "RequestMirror", "requestMirror": {"backendRef": ref}})
-    return out
-
-
-def _grpc_rule(obj: IstioObject, rep: ObjectReport, ctx: RouteContext, route: dict[str, Any], at: str) -> list[dict[str, Any]]:
+def _grpc_rule(
+    obj: IstioObject, rep: ObjectReport, ctx: RouteContext, route: dict[str, Any], at: str
+) -> list[dict[str, Any]]:
     _common(rep, route, at)
     for key in ("redirect", "rewrite"):
         if route.get(key):
-            rep.gap(f"{at}.{key}", f"GRPCRoute has no {key} in Gateway API v1.1; the rule is left out", "none")
+            rep.gap(
+                f"{at}.{key}",
+                f"GRPCRoute has no {key} in Gateway API v1.1; the rule is left out",
+                "none",
+            )
             return []
     matches, ok = _matches(rep, route, at, _grpc_match)
     if not ok:
         return []
     rule: dict[str, Any] = {}
-    filters = _header_filters(route.get("headers") or {}) + _mirrors(obj, rep, ctx, route, at)
-    backends = _backends(obj, rep, ctx, route.get("route") or [], f"{at}.route")
-    if not backends:
-        rep.gap(f"{at}.route", "no destination could become a backend; the rule is left out", "a Kubernetes Service with a port")
+    filters = _header_filters(route.get("headers") or {}) + mirrors(obj, rep, ctx, route, at)
+    refs = backends(obj, rep, ctx, route.get("route") or [], f"{at}.route")
+    if not refs:
+        rep.gap(
+            f"{at}.route",
+            "no destination could become a backend; the rule is left out",
+            "a Kubernetes Service with a port",
+        )
         return []
-    rule["backendRefs"] = backends
+    rule["backendRefs"] = refs
     return _chunked(rule, matches, filters)
 
 
 def _grpc_match(rep: ObjectReport, match: dict[str, Any], at: str) -> dict[str, Any] | None:
     for key in sorted(set(match) - {"uri", "headers", "name"}):
-        rep.gap(f"{at}.{key}", "GRPCRoute matches gRPC service/method and headers only; the match is left out", "none")
+        rep.gap(
+            f"{at}.{key}",
+            "GRPCRoute matches gRPC service/method and headers only; the match is left out",
+            "none",
+        )
         return None
     out: dict[str, Any] = {}
     uri = match.get("uri") or {}
     path = uri.get("exact") or uri.get("prefix")
     if uri:
         parts = str(path or "").strip("/").split("/")
-        if not path or len(parts) > 2 or ("prefix" in uri and len(parts) != 1) or ("exact" in uri and len(parts) != 2):
-            rep.gap(f"{at}.uri", "only /package.Service/ prefixes and /package.Service/Method paths map to gRPC matches", "match on service and method")
+        if (
+            not path
+            or len(parts) > 2
+            or ("prefix" in uri and len(parts) != 1)
+            or ("exact" in uri and len(parts) != 2)
+        ):
+            rep.gap(
+                f"{at}.uri",
+                "only /package.Service/ prefixes and /package.Service/Method paths map to gRPC matches",
+                "match on service and method",
+            )
             return None
-        out["method"] = {"type": "Exact", "service": parts[0], **({"method": parts[1]} if len(parts) == 2 else {})}
+        out["method"] = {
+            "type": "Exact",
+            "service": parts[0],
+            **({"method": parts[1]} if len(parts) == 2 else {}),
+        }
     headers = []
     for name in sorted(match.get("headers") or {}):
         found = _string_match(match["headers"][name] or {})
         if found is None:
-            rep.gap(f"{at}.headers.{name}", "presence-only matches are not in Gateway API", "an exact or regex value")
+            rep.gap(
+                f"{at}.headers.{name}",
+                "presence-only matches are not in Gateway API",
+                "an exact or regex value",
+            )
             return None
         headers.append({"type": found[0], "name": name, "value": found[1]})
     if headers:
         out["headers"] = headers
-    return out
-
-
-def reference_grants(ctx: RouteContext) -> list[dict[str, Any]]:
-    """One ReferenceGrant per (Service namespace, route namespace): routes may reach those
-    Services across namespaces only when the Services' namespace allows it."""
-    out = []
-    for (to_ns, from_ns), (kinds, names) in sorted(ctx.grants.items()):
-        out.append(
-            {
-                "apiVersion": "gateway.networking.k8s.io/v1beta1",
-                "kind": "ReferenceGrant",
-                "metadata": {"name": f"allow-routes-from-{from_ns}"[:63], "namespace": to_ns},
-                "spec": {
-                    "from": [{"group": "gateway.networking.k8s.io", "kind": k, "namespace": from_ns} for k in sorted(kinds)],
-                    "to": [{"group": "", "kind": "Service", "name": n} for n in sorted(names)],
-                },
-            }
-        )
     return out

@@ -19,6 +19,7 @@ import yaml
 
 from components.traffic import PolicyFile, TrafficPolicyError, load_policy_folder
 from migrate.authz import Selector, WorkloadSet, build_workloads
+from migrate.backends import RouteContext, reference_grants
 from migrate.gateway_api import ConvertedGateway, convert_gateway, finish_gateway
 from migrate.mesh import apply_peer_authentication, apply_service_entry
 from migrate.other import (
@@ -29,7 +30,7 @@ from migrate.other import (
 )
 from migrate.reader import IstioObject, read_inputs
 from migrate.report import ObjectReport, Report
-from migrate.routes import RouteContext, convert_virtual_service, reference_grants
+from migrate.routes import convert_virtual_service
 from migrate.schemas import gateway_api_errors
 
 __all__ = ["Migration", "OutputExistsError", "check_traffic_folder", "migrate", "write_outputs"]
@@ -59,7 +60,9 @@ def migrate(
     files: dict[str, str] = {}
     _gateway_api(by_kind, reports, service_ports, files)
     workloads = build_workloads(
-        [(o, reports[o]) for o in by_kind.get("AuthorizationPolicy", [])], policy_ports, root_namespace
+        [(o, reports[o]) for o in by_kind.get("AuthorizationPolicy", [])],
+        policy_ports,
+        root_namespace,
     )
     for o in by_kind.get("PeerAuthentication", []):
         apply_peer_authentication(o, reports[o], workloads, mutual_auth, root_namespace)
@@ -90,11 +93,17 @@ def _service_ports(
     for o in others:
         if o.kind != "Service" or o.api_version != "v1":
             continue
-        selector = tuple(sorted((str(k), str(v)) for k, v in (o.spec.get("selector") or {}).items()))
+        selector = tuple(
+            sorted((str(k), str(v)) for k, v in (o.spec.get("selector") or {}).items())
+        )
         ports = [p for p in o.spec.get("ports") or [] if isinstance(p, dict) and "port" in p]
         if str(o.spec.get("type", "")) == "ExternalName":
             continue
-        targets = {int(p["targetPort"]) if isinstance(p.get("targetPort"), int) else int(p["port"]) for p in ports if str(p.get("protocol", "TCP")) == "TCP"}
+        targets = {
+            int(p["targetPort"]) if isinstance(p.get("targetPort"), int) else int(p["port"])
+            for p in ports
+            if str(p.get("protocol", "TCP")) == "TCP"
+        }
         if selector:
             by_selector.setdefault((o.namespace, selector), set()).update(targets)
         by_name[(o.namespace, o.name)] = sorted({int(p["port"]) for p in ports})
@@ -128,7 +137,11 @@ def _add(files: dict[str, str], obj: dict[str, Any], rep: ObjectReport | None) -
     path = f"gateway-api/{meta['namespace']}/{obj['kind'].lower()}-{meta['name']}.yaml"
     if errors:  # a converter bug: say so instead of writing an object the API server refuses
         if rep is not None:
-            rep.gap(obj["kind"], "the converted object failed the Gateway API v1.1 schema: " + "; ".join(errors[:3]), "report this as a bug")
+            rep.gap(
+                obj["kind"],
+                "the converted object failed the Gateway API v1.1 schema: " + "; ".join(errors[:3]),
+                "report this as a bug",
+            )
         return
     files[path] = HEADER + yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
     if rep is not None:
@@ -168,8 +181,12 @@ class OutputExistsError(Exception):
 
 def write_outputs(migration: Migration, out: Path) -> None:
     """Write every file into a fresh folder next to ``out`` and swap it in."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "report.json").is_file())):
-        raise OutputExistsError(f"--out {out}: exists and is not an earlier migration's output (no report.json); choose an empty or new folder")
+    if out.exists() and (
+        not out.is_dir() or (any(out.iterdir()) and not (out / "report.json").is_file())
+    ):
+        raise OutputExistsError(
+            f"--out {out}: exists and is not an earlier migration's output (no report.json); choose an empty or new folder"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     for rel, text in migration.files.items():

@@ -18,14 +18,14 @@ from typing import Any
 from components.traffic import check_re2, literal_regex
 
 __all__ = [
+    "ANY_CALLER",
     "SA_LABEL",
     "Operation",
     "Peer",
-    "ANY_CALLER",
     "Problem",
+    "When",
     "convert_operation",
     "convert_source",
-    "When",
     "convert_when",
 ]
 
@@ -33,7 +33,9 @@ __all__ = [
 # account> (pkg/k8s/apis/cilium.io/const.go, PolicyLabelServiceAccount), so an Istio principal
 # cluster.local/ns/<ns>/sa/<sa> becomes pods with that label in <ns>.
 SA_LABEL = "io.cilium.k8s.policy.serviceaccount"
-_PRINCIPAL = re.compile(r"^[^/*]+/ns/(?P<ns>[a-z0-9]([-a-z0-9]*[a-z0-9])?)/sa/(?P<sa>[a-z0-9]([-a-z0-9.]*[a-z0-9])?)$")
+_PRINCIPAL = re.compile(
+    r"^[^/*]+/ns/(?P<ns>[a-z0-9]([-a-z0-9]*[a-z0-9])?)/sa/(?P<sa>[a-z0-9]([-a-z0-9.]*[a-z0-9])?)$"
+)
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _METHOD = re.compile(r"^[A-Z][A-Z_-]*$")
 _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
@@ -74,7 +76,11 @@ def convert_source(src: dict[str, Any], at: str) -> tuple[list[Peer] | None, lis
     for key in sorted(src):
         if key.startswith("not") and src[key]:
             problems.append(
-                Problem(f"{at}.{key}", f"{_NOT}; the source is {_STRICTER}", "CiliumNetworkPolicy ingressDeny (L3/L4 only), written by hand")
+                Problem(
+                    f"{at}.{key}",
+                    f"{_NOT}; the source is {_STRICTER}",
+                    "CiliumNetworkPolicy ingressDeny (L3/L4 only), written by hand",
+                )
             )
         elif key in ("requestPrincipals", "remoteIpBlocks") and src[key]:
             problems.append(
@@ -96,13 +102,21 @@ def convert_source(src: dict[str, Any], at: str) -> tuple[list[Peer] | None, lis
     if "ipBlocks" in kinds:
         if len(kinds) > 1:
             return None, [
-                Problem(f"{at}.ipBlocks", f"addresses combined with identities cannot be one Cilium peer; the source is {_STRICTER}", "split the source in two in Istio, or write the rule by hand")
+                Problem(
+                    f"{at}.ipBlocks",
+                    f"addresses combined with identities cannot be one Cilium peer; the source is {_STRICTER}",
+                    "split the source in two in Istio, or write the rule by hand",
+                )
             ]
         return _cidrs(src["ipBlocks"], at)
     bad = [n for n in namespaces if not _NAME.fullmatch(n)]
     if bad:
         return None, [
-            Problem(f"{at}.namespaces", f"wildcard or invalid namespace {bad[0]!r}; the source is {_STRICTER}", "list the namespaces by name")
+            Problem(
+                f"{at}.namespaces",
+                f"wildcard or invalid namespace {bad[0]!r}; the source is {_STRICTER}",
+                "list the namespaces by name",
+            )
         ]
     if identities is None:
         return [_peer(namespace=n) for n in sorted(set(namespaces))], []
@@ -151,7 +165,9 @@ def _cidrs(blocks: list[str], at: str) -> tuple[list[Peer] | None, list[Problem]
         try:
             net = ipaddress.ip_network(block, strict=False)
         except ValueError:
-            return None, [Problem(f"{at}.ipBlocks", f"{block!r} is not an address or CIDR", "fix the address")]
+            return None, [
+                Problem(f"{at}.ipBlocks", f"{block!r} is not an address or CIDR", "fix the address")
+            ]
         peers.append(_peer(cidr=str(net)))
     return sorted(set(peers)), []
 
@@ -160,7 +176,13 @@ def convert_operation(op: dict[str, Any], at: str) -> tuple[Operation | None, li
     """One ``to[].operation`` as ports and HTTP rules, or None if it cannot be expressed."""
     for key in sorted(op):
         if key.startswith("not") and op[key]:
-            return None, [Problem(f"{at}.{key}", f"{_NOT}; the operation is {_STRICTER}", "list what is allowed instead (methods, paths, ports)")]
+            return None, [
+                Problem(
+                    f"{at}.{key}",
+                    f"{_NOT}; the operation is {_STRICTER}",
+                    "list what is allowed instead (methods, paths, ports)",
+                )
+            ]
     if op.get("hosts"):
         return None, [
             Problem(
@@ -169,24 +191,12 @@ def convert_operation(op: dict[str, Any], at: str) -> tuple[Operation | None, li
                 "Gateway API hostnames on the route that reaches the workload",
             )
         ]
-    ports: tuple[int, ...] | None = None
-    if op.get("ports"):
-        try:
-            ports = tuple(sorted({int(p) for p in op["ports"]}))
-        except ValueError:
-            return None, [Problem(f"{at}.ports", "ports must be numbers", "write port numbers")]
-        if any(not 1 <= p <= 65535 for p in ports):
-            return None, [Problem(f"{at}.ports", "port outside 1-65535", "fix the port")]
-    methods = sorted(set(op.get("methods") or []))
-    bad = [m for m in methods if not _METHOD.fullmatch(m)]
-    if bad:
-        return None, [Problem(f"{at}.methods", f"{bad[0]!r} is not an uppercase HTTP method (matching is case-sensitive); the operation is {_STRICTER}", "write methods in upper case")]
-    paths = []
-    for path in sorted(set(op.get("paths") or [])):
-        rule = _path(path)
-        if rule is None:
-            return None, [Problem(f"{at}.paths", f"{path!r} cannot be matched exactly; the operation is {_STRICTER}", "an exact path, a prefix /a/* or a suffix *.js")]
-        paths.append(rule)
+    try:
+        ports = _ports(op.get("ports") or [])
+        methods = _methods(op.get("methods") or [])
+        paths = _paths(op.get("paths") or [])
+    except _Refused as refused:
+        return None, [Problem(f"{at}.{refused.field}", refused.reason, refused.alternative)]
     if not methods and not paths:
         return Operation(ports, None), []
     http = []
@@ -198,7 +208,51 @@ def convert_operation(op: dict[str, Any], at: str) -> tuple[Operation | None, li
             entry.update(path_rule)
         if entry:
             http.append(tuple(entry.items()))
-    return Operation(ports, tuple(http)), []
+    return Operation(ports, tuple(http) or None), []  # path '*' alone: any request
+
+
+class _Refused(Exception):
+    def __init__(self, field: str, reason: str, alternative: str) -> None:
+        super().__init__(reason)
+        self.field, self.reason, self.alternative = field, reason, alternative
+
+
+def _ports(given: list[str]) -> tuple[int, ...] | None:
+    if not given:
+        return None
+    try:
+        ports = tuple(sorted({int(p) for p in given}))
+    except ValueError:
+        raise _Refused("ports", "ports must be numbers", "write port numbers") from None
+    if any(not 1 <= p <= 65535 for p in ports):
+        raise _Refused("ports", "port outside 1-65535", "fix the port")
+    return ports
+
+
+def _methods(given: list[str]) -> list[str]:
+    methods = sorted(set(given))
+    bad = [m for m in methods if not _METHOD.fullmatch(m)]
+    if bad:
+        raise _Refused(
+            "methods",
+            f"{bad[0]!r} is not an uppercase HTTP method (matching is case-sensitive); the operation is {_STRICTER}",
+            "write methods in upper case",
+        )
+    return methods
+
+
+def _paths(given: list[str]) -> list[dict[str, str]]:
+    paths = []
+    for path in sorted(set(given)):
+        rule = _path(path)
+        if rule is None:
+            raise _Refused(
+                "paths",
+                f"{path!r} cannot be matched exactly; the operation is {_STRICTER}",
+                "an exact path, a prefix /a/* or a suffix *.js",
+            )
+        paths.append(rule)
+    return paths
 
 
 def _path(path: str) -> dict[str, str] | None:
@@ -240,9 +294,21 @@ def convert_when(conditions: list[dict[str, Any]], at: str) -> tuple[When | None
             "Cilium HTTP header matches, namespaces and ports are supported; others: none",
         )
         if cond.get("notValues") or not values:
-            return None, [Problem(f"{where}.notValues", f"{_NOT}; the rule is {_STRICTER}", "list the allowed values")]
+            return None, [
+                Problem(
+                    f"{where}.notValues",
+                    f"{_NOT}; the rule is {_STRICTER}",
+                    "list the allowed values",
+                )
+            ]
         if any("*" in v for v in values):
-            return None, [Problem(f"{where}.values", f"wildcard values cannot be matched exactly; the rule is {_STRICTER}", "list exact values")]
+            return None, [
+                Problem(
+                    f"{where}.values",
+                    f"wildcard values cannot be matched exactly; the rule is {_STRICTER}",
+                    "list exact values",
+                )
+            ]
         if header and _HEADER.fullmatch(header["name"]):
             headers.append((header["name"], tuple(sorted(set(values)))))
         elif key == "source.namespace" and all(_NAME.fullmatch(v) for v in values):

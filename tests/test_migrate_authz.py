@@ -59,11 +59,17 @@ REQUESTS = [
 
 # -- generated policies ------------------------------------------------------------------
 
+
 def _some(values: list[str]) -> st.SearchStrategy[list[str]]:
     return st.lists(st.sampled_from(values), min_size=1, max_size=2, unique=True)
 
 
-PRINCIPALS = ["cluster.local/ns/prod/sa/web", "cluster.local/ns/dev/sa/web", "cluster.local/ns/prod/sa/*", "*"]
+PRINCIPALS = [
+    "cluster.local/ns/prod/sa/web",
+    "cluster.local/ns/dev/sa/web",
+    "cluster.local/ns/prod/sa/*",
+    "*",
+]
 NAMESPACES = ["prod", "dev", "*", "pr*"]
 IPS = ["10.0.0.0/8", "203.0.113.0/24", "10.1.2.3"]
 # Exact sources (which carry over) as often as arbitrary ones (which mostly do not).
@@ -97,7 +103,9 @@ operation = st.fixed_dictionaries(
     },
 )
 condition = st.one_of(
-    st.fixed_dictionaries({"key": st.just("request.headers[x-k]"), "values": _some(["1", "2", "*"])}),
+    st.fixed_dictionaries(
+        {"key": st.just("request.headers[x-k]"), "values": _some(["1", "2", "*"])}
+    ),
     st.fixed_dictionaries({"key": st.just("request.headers[x-k]"), "notValues": _some(["1"])}),
     st.fixed_dictionaries({"key": st.just("source.namespace"), "values": _some(["prod", "dev"])}),
     st.fixed_dictionaries({"key": st.just("destination.port"), "values": _some(["8080", "9090"])}),
@@ -121,6 +129,7 @@ policy_spec = st.fixed_dictionaries(
 
 
 # -- Istio ---------------------------------------------------------------------------------
+
 
 def _str_match(pattern: str, value: str | None) -> bool:
     if value is None:
@@ -207,6 +216,7 @@ def istio_allows(policies: list[dict[str, Any]], req: tuple[Any, ...]) -> bool:
 
 # -- ours ----------------------------------------------------------------------------------
 
+
 def _peer_matches(peer: Any, service: ServicePolicy, req: tuple[Any, ...]) -> bool:
     (ns, sa, ip), *_ = req
     if peer.entity is not None:
@@ -231,7 +241,10 @@ def _http_matches(rule: Any, req: tuple[Any, ...]) -> bool:
         if regex is not None and not re.fullmatch(regex, path):
             return False
     headers = {"x-k": header} if header else {}
-    return all(headers.get(h.name.lower()) == h.value if h.value else h.name.lower() in headers for h in rule.headers)
+    return all(
+        headers.get(h.name.lower()) == h.value if h.value else h.name.lower() in headers
+        for h in rule.headers
+    )
 
 
 def ours_allows(services: list[ServicePolicy], req: tuple[Any, ...]) -> bool:
@@ -274,20 +287,38 @@ def _migrated_services(tmp: Path, specs: list[dict[str, Any]]) -> tuple[list[Ser
 class TestNeverWiden:
     """A migrated AuthorizationPolicy never lets in a request Istio would have refused."""
 
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
     @given(specs=st.lists(policy_spec, min_size=1, max_size=3))
     # A DENY on a path next to an ALLOW from anyone; a namespace-wide DENY alone; CUSTOM.
-    @example([{"action": "ALLOW", "rules": [{}]}, {"action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/a"]}}]}]}])
+    @example(
+        [
+            {"action": "ALLOW", "rules": [{}]},
+            {"action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/a"]}}]}]},
+        ]
+    )
     @example([{"action": "DENY", "rules": [{"from": [{"source": {"namespaces": ["dev"]}}]}]}])
-    @example([{"action": "ALLOW", "selector": {"matchLabels": POD}, "rules": [{}]}, {"action": "CUSTOM", "rules": [{}]}])
-    def test_allowed_by_us_means_allowed_by_istio(self, tmp_path: Path, specs: list[dict[str, Any]]) -> None:
+    @example(
+        [
+            {"action": "ALLOW", "selector": {"matchLabels": POD}, "rules": [{}]},
+            {"action": "CUSTOM", "rules": [{}]},
+        ]
+    )
+    def test_allowed_by_us_means_allowed_by_istio(
+        self, tmp_path: Path, specs: list[dict[str, Any]]
+    ) -> None:
         services, written = _migrated_services(tmp_path, specs)
         # A namespace with no traffic-policy file keeps Cilium's default allow: only fine if
         # Istio allowed everything too (no policy that can deny applies).
         for req in REQUESTS:
             ours = ours_allows(services, req) if written else True
             if ours:
-                assert istio_allows(specs, req), (req, specs, [s.model_dump(by_alias=True, exclude_defaults=True) for s in services])
+                assert istio_allows(specs, req), (
+                    req,
+                    specs,
+                    [s.model_dump(by_alias=True, exclude_defaults=True) for s in services],
+                )
 
     def test_the_oracle_is_not_trivial(self, tmp_path: Path) -> None:
         """Exact sources and operations carry over: what Istio allows, we allow too here."""
@@ -296,7 +327,9 @@ class TestNeverWiden:
             "rules": [
                 {
                     "from": [{"source": {"principals": ["cluster.local/ns/prod/sa/web"]}}],
-                    "to": [{"operation": {"methods": ["GET"], "paths": ["/a/*"], "ports": ["8080"]}}],
+                    "to": [
+                        {"operation": {"methods": ["GET"], "paths": ["/a/*"], "ports": ["8080"]}}
+                    ],
                 }
             ],
             "action": "ALLOW",
