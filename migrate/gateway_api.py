@@ -14,11 +14,18 @@ from typing import Any
 from migrate.reader import IstioObject
 from migrate.report import ObjectReport
 
-__all__ = ["GATEWAY_CLASS", "GW_API", "ConvertedGateway", "convert_gateway", "finish_gateway"]
+__all__ = [
+    "GATEWAY_CLASS",
+    "GW_API",
+    "HOSTNAME",
+    "ConvertedGateway",
+    "convert_gateway",
+    "finish_gateway",
+]
 
 GATEWAY_CLASS = "cilium"
 GW_API = "gateway.networking.k8s.io/v1"
-_HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 @dataclass
@@ -78,7 +85,7 @@ def _server(gw: ConvertedGateway, server: dict[str, Any], at: str, seen: set[Any
                 f"{at}.hosts[{j}] {host!r}: the namespace part becomes the listener's allowed route namespaces"
             )
         hostname = name.lower()
-        if hostname != "*" and not _HOSTNAME.fullmatch(hostname):
+        if hostname != "*" and not HOSTNAME.fullmatch(hostname):
             rep.gap(
                 f"{at}.hosts[{j}]",
                 f"{host!r} is not a Gateway API hostname",

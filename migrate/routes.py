@@ -13,7 +13,7 @@ from typing import Any
 
 from components.traffic import literal_regex
 from migrate.backends import RouteContext, backends, mirrors
-from migrate.gateway_api import GW_API
+from migrate.gateway_api import GW_API, HOSTNAME
 from migrate.reader import IstioObject
 from migrate.report import ObjectReport
 
@@ -60,21 +60,7 @@ def convert_virtual_service(
 ) -> list[dict[str, Any]]:
     spec = obj.spec
     parents, mesh = _parents(obj, rep, ctx)
-    if mesh:
-        rep.gap(
-            "gateways" if spec.get("gateways") else "gateways (none: mesh)",
-            "mesh-internal routing between workloads needs Gateway API GAMMA, which Cilium 1.16 does not implement; Kubernetes Services balance without these rules",
-            "Kubernetes Service routing; GAMMA in a later Cilium",
-        )
-    for key in ("tcp", "tls"):
-        if spec.get(key):
-            rep.gap(
-                key,
-                f"{key.upper()} routes need TCPRoute/TLSRoute, experimental in Gateway API v1.1",
-                "Cilium's experimental TLSRoute/TCPRoute (not generated)",
-            )
-    if spec.get("exportTo"):
-        rep.gap("exportTo", "visibility scoping is Istio's", "listener allowedRoutes")
+    _whole_object_gaps(spec, rep, mesh)
     if not parents:
         for i, route in enumerate(spec.get("http") or []):
             _common(rep, route, f"http[{i}]")
@@ -93,7 +79,7 @@ def convert_virtual_service(
     if not rules:
         return []
     rep.carried = True
-    hostnames = sorted({h.lower() for h in spec.get("hosts") or [] if h != "*" and "/" not in h})
+    hostnames = _hostnames(spec, rep)
     kind = "GRPCRoute" if grpc else "HTTPRoute"
     out = []
     for n, start in enumerate(range(0, len(rules), 16)):  # at most 16 rules per route
@@ -111,6 +97,38 @@ def convert_virtual_service(
             }
         )
     return out
+
+
+def _hostnames(spec: dict[str, Any], rep: ObjectReport) -> list[str]:
+    hostnames = []
+    for host in sorted({h.lower() for h in spec.get("hosts") or [] if h != "*"}):
+        if HOSTNAME.fullmatch(host):
+            hostnames.append(host)
+        else:
+            rep.gap(
+                "hosts",
+                f"{host!r} is not a Gateway API hostname; left out",
+                "an exact or *.domain hostname",
+            )
+    return hostnames
+
+
+def _whole_object_gaps(spec: dict[str, Any], rep: ObjectReport, mesh: bool) -> None:
+    if mesh:
+        rep.gap(
+            "gateways" if spec.get("gateways") else "gateways (none: mesh)",
+            "mesh-internal routing between workloads needs Gateway API GAMMA, which Cilium 1.16 does not implement; Kubernetes Services balance without these rules",
+            "Kubernetes Service routing; GAMMA in a later Cilium",
+        )
+    for key in ("tcp", "tls"):
+        if spec.get(key):
+            rep.gap(
+                key,
+                f"{key.upper()} routes need TCPRoute/TLSRoute, experimental in Gateway API v1.1",
+                "Cilium's experimental TLSRoute/TCPRoute (not generated)",
+            )
+    if spec.get("exportTo"):
+        rep.gap("exportTo", "visibility scoping is Istio's", "listener allowedRoutes")
 
 
 def _parent_keys(obj: IstioObject, parents: list[dict[str, Any]]) -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from components.traffic import PolicyFile, TrafficPolicyError, load_policy_folder
 from migrate.authz import Selector, WorkloadSet, build_workloads
@@ -152,6 +153,7 @@ def _traffic_files(
     workloads: WorkloadSet, reports: dict[IstioObject, ObjectReport], files: dict[str, str]
 ) -> None:
     refs = {r.obj.ref: r for r in reports.values()}
+    failed: set[str] = set()
     for w in workloads.named():
         if not w.sources:
             continue
@@ -166,13 +168,28 @@ def _traffic_files(
         if w.egress:
             service["egress"] = w.egress
         document = {"services": [service]}
-        PolicyFile.model_validate(document)  # a converter bug fails here, not in the plan
+        try:
+            PolicyFile.model_validate(document)
+        except ValidationError as exc:  # e.g. selector labels Kubernetes would refuse
+            problem = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3]
+            )
+            for ref in sorted(w.sources):
+                failed.add(ref)
+                refs[ref].gap(
+                    "selector",
+                    f"no valid traffic policy for {w.namespace}/{dict(w.selector)}: {problem}",
+                    "fix the labels",
+                )
+            continue
         path = f"traffic/{w.namespace}/{w.name}.yaml"
         files[path] = HEADER + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
         for ref in w.sources:
             refs[ref].outputs.add(path)
         for rule in w.rules:
             rule.origin.outputs.add(path)
+    for ref in failed:
+        refs[ref].carried = bool(refs[ref].outputs)
 
 
 class OutputExistsError(Exception):

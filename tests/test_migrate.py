@@ -789,3 +789,28 @@ class TestExampleFolder:
         assert code == 0
         manifests = list((tmp_path / "plan" / "manifests").rglob("*.yaml"))
         assert any("bookinfo" in p.read_text() for p in manifests)
+
+
+class TestOddInput:
+    """Values Kubernetes or Gateway API would refuse are reported, not written, not a crash."""
+
+    def test_invalid_labels_and_hostnames(self, tmp_path: Path) -> None:
+        body = "selector: {matchLabels: {app: 'Foo Bar!'}}\nrules: [{to: [{operation: {ports: ['8080']}}]}]\n"
+        text = (
+            ap(body, name="weird")
+            + "---"
+            + GATEWAY.format(version="v1")
+            + "---"
+            + vs("- route: [{destination: {host: web, port: {number: 8080}}}]\n").replace(
+                "hosts: [shop.example.com]", "hosts: ['shop.example.com:80', ok.example.com]"
+            )
+        )
+        result = run(tmp_path, text)
+        assert entry(result, "AuthorizationPolicy", "weird")["status"] == "not"
+        assert "not a valid label value" in gaps(result, "AuthorizationPolicy", "weird")["selector"]
+        assert not [n for n in result.files if n.startswith("traffic/")]
+        route = objects(result, "gateway-api/shop/httproute-web.yaml")[
+            "gateway-api/shop/httproute-web.yaml"
+        ]
+        assert route["spec"]["hostnames"] == ["ok.example.com"]
+        assert "hosts" in gaps(result, "VirtualService", "web")
