@@ -48,6 +48,7 @@ digests: sync
 bench: sync
 	$(RUN) python benchmarks/plan.py
 	$(RUN) python benchmarks/gate.py
+	$(RUN) python benchmarks/migrate.py
 
 clean:
 	rm -rf out .pytest_cache
