@@ -21,6 +21,7 @@ import jsonschema
 
 __all__ = [
     "VENDOR",
+    "VendoredSchemaError",
     "cnp_errors",
     "gateway_api_errors",
     "istio_errors",

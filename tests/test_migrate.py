@@ -814,3 +814,28 @@ class TestOddInput:
         ]
         assert route["spec"]["hostnames"] == ["ok.example.com"]
         assert "hosts" in gaps(result, "VirtualService", "web")
+
+
+class TestVendoredSchemas:
+    """The schemas checked against are the ones vendor/PROVENANCE.json records."""
+
+    def test_a_changed_schema_is_refused(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from migrate import schemas
+
+        copy = tmp_path / "vendor"
+        (copy / "crd-schemas").mkdir(parents=True)
+        (copy / "PROVENANCE.json").write_bytes((schemas.VENDOR / "PROVENANCE.json").read_bytes())
+        (copy / "crd-schemas" / "istio-gateway_v1.json").write_text('{"type": "object"}')
+        monkeypatch.setattr(schemas, "VENDOR", copy)
+        schemas._validator.cache_clear()
+        schemas._recorded.cache_clear()
+        try:
+            with pytest.raises(
+                schemas.VendoredSchemaError, match=r"differs from vendor/PROVENANCE\.json"
+            ):
+                schemas.istio_errors("Gateway", {"spec": {}})
+        finally:
+            schemas._validator.cache_clear()
+            schemas._recorded.cache_clear()
