@@ -69,6 +69,7 @@ bench: sync
 	$(RUN) python benchmarks/plan.py
 	$(RUN) python benchmarks/gate.py
 	$(RUN) python benchmarks/rehearsal.py
+	$(RUN) python benchmarks/migrate.py
 
 clean:
 	rm -rf out .pytest_cache

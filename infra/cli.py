@@ -24,6 +24,7 @@ from infra.config import ConfigError
 from infra.gate import gate_command
 from infra.images import images_command
 from infra.verify_cli import verify_command
+from migrate.cli import migrate_app
 
 __all__ = ["app"]
 
@@ -126,6 +127,7 @@ app.add_typer(chart_app, name="chart")
 app.command("verify", help="Check a live cluster through the Kubernetes API (exit 0/1/2).")(
     verify_command
 )
+app.add_typer(migrate_app, name="migrate")
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m infra.cli`, as the benchmarks run it
