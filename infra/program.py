@@ -17,8 +17,10 @@ import pulumi
 
 from components.cilium import CiliumRelease, ClusterFacts
 from components.eks import EksCluster, EksClusterConfig
+from components.flows.spec import ExpectedFlow, find_flows_file, load_flows
 from components.gke import GkeCluster, GkeClusterConfig
 from components.network_policy import NetworkPolicies
+from components.platform import platform_for
 from components.traffic import PolicySet, TrafficPolicyError, load_policy_folder
 from infra.config import NAMESPACE, ConfigError, StackConfig, parse_stack_config
 
@@ -33,6 +35,8 @@ class StackPlan:
 
     config: StackConfig
     policies: Mapping[str, PolicySet] = field(default_factory=dict)
+    # Per cluster: the expected flows of its policy folder's flows.yaml (checked by the plan).
+    flows: Mapping[str, list[ExpectedFlow]] = field(default_factory=dict)
 
     @property
     def warnings(self) -> list[str]:
@@ -95,6 +99,7 @@ def load(values: Mapping[str, str], root: Path = REPO_ROOT) -> StackPlan:
     """Validate the whole stack; raise ConfigError with every problem. Registers nothing."""
     config = parse_stack_config(raw_config(values))
     policies: dict[str, PolicySet] = {}
+    flows: dict[str, list[ExpectedFlow]] = {}
     problems: list[str] = []
     for index, cluster in enumerate(config.clusters):
         if cluster.traffic_policies is None:
@@ -112,9 +117,16 @@ def load(values: Mapping[str, str], root: Path = REPO_ROOT) -> StackPlan:
             problems.extend(exc.problems)
             continue
         problems.extend(_check_policies_fit(index, cluster, policies[cluster.name]))
+        flows_file = find_flows_file(folder)
+        if flows_file is not None:
+            try:
+                platform = platform_for(cluster)
+                flows[cluster.name] = load_flows(flows_file, policies[cluster.name], platform, root)
+            except TrafficPolicyError as exc:
+                problems.extend(p for p in exc.problems if p not in problems)
     if problems:
         raise ConfigError(problems)
-    return StackPlan(config, policies)
+    return StackPlan(config, policies, flows)
 
 
 def _declare_cluster(
@@ -161,6 +173,7 @@ def _declare_cluster(
             provider=component.provider,
             release=release.release,
             opts=pulumi.ResourceOptions(parent=component),
+            platform=platform_for(cluster),
         )
     return DeclaredCluster(cluster.name, cluster.cloud, component, release, network_policies)
 
