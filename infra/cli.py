@@ -20,6 +20,7 @@ from components.catalog import (
     pins_for,
 )
 from infra.config import ConfigError
+from infra.flows import flows_command
 from infra.gate import gate_command
 
 __all__ = ["app"]
@@ -117,6 +118,10 @@ def digests(
 app.command("gate", help="Run the policy pack on a stack export or a plan's resources.json.")(
     gate_command
 )
+
+app.command(
+    "flows", help="Would the stack's policies allow this flow? A dry-run policy trace with L7."
+)(flows_command)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m infra.cli`, as the benchmarks run it
