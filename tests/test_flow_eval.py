@@ -64,6 +64,22 @@ GET = Request("GET", "/")
 B_FROM_A = cnp("b", ingress=[{"fromEndpoints": [{"matchLabels": {"app": "a"}}]}])
 
 
+L7_GET_PUBLIC = {
+    "fromEndpoints": [{"matchLabels": {"app": "a"}}],
+    "toPorts": http({"method": "GET", "path": "/public"}),
+}
+FQDN_STRIPE = {"toFQDNs": [{"matchName": "api.stripe.com"}], "toPorts": tcp(443)}
+DNS_STRIPE = {
+    "toEndpoints": [KUBE_DNS],
+    "toPorts": [
+        {
+            "ports": [{"port": "53", "protocol": "UDP"}],
+            "rules": {"dns": [{"matchPattern": "*.stripe.com"}]},
+        }
+    ],
+}
+
+
 class TestDefaultDeny:
     """Row 1: an endpoint is open until a policy with rules in that direction selects it."""
 
@@ -287,13 +303,8 @@ class TestPorts:
 class TestL4BeatsL7:
     """Row 9: an L3/L4 rule on the port voids another rule's L7 restriction for its peers."""
 
-    L7 = {
-        "fromEndpoints": [{"matchLabels": {"app": "a"}}],
-        "toPorts": http({"method": "GET", "path": "/public"}),
-    }
-
     def test_l7_alone_restricts(self) -> None:
-        policy = cnp("b", ingress=[self.L7])
+        policy = cnp("b", ingress=[L7_GET_PUBLIC])
         assert trace([policy], A, B, request=Request("GET", "/public")).allowed
         verdict = trace([policy], A, B, request=Request("POST", "/private"))
         assert not verdict.allowed
@@ -304,13 +315,17 @@ class TestL4BeatsL7:
 
     def test_an_l4_rule_for_the_same_peer_allows_every_request(self) -> None:
         """Surprising: the L7 rule stops protecting anything once an L4 rule covers the port."""
-        policy = cnp("b", ingress=[self.L7, {"fromEntities": ["cluster"], "toPorts": tcp(80)}])
+        policy = cnp(
+            "b", ingress=[L7_GET_PUBLIC, {"fromEntities": ["cluster"], "toPorts": tcp(80)}]
+        )
         verdict = trace([policy], A, B, request=Request("POST", "/private"))
         assert verdict.allowed
         assert verdict.ingress.rule.endswith("spec.ingress[1].toPorts[0]")
 
     def test_an_l3_only_rule_also_voids_it(self) -> None:
-        policy = cnp("b", ingress=[self.L7, {"fromEndpoints": [{"matchLabels": {"app": "a"}}]}])
+        policy = cnp(
+            "b", ingress=[L7_GET_PUBLIC, {"fromEndpoints": [{"matchLabels": {"app": "a"}}]}]
+        )
         assert trace([policy], A, B, request=Request("DELETE", "/x")).allowed
 
 
@@ -358,25 +373,15 @@ class TestFqdnNeedsDns:
     """Row 11: toFQDNs only works with a DNS-proxy rule for the name."""
 
     STRIPE = Endpoint("api.stripe.com", entity="world", fqdn="api.stripe.com")
-    FQDN = {"toFQDNs": [{"matchName": "api.stripe.com"}], "toPorts": tcp(443)}
-    DNS = {
-        "toEndpoints": [KUBE_DNS],
-        "toPorts": [
-            {
-                "ports": [{"port": "53", "protocol": "UDP"}],
-                "rules": {"dns": [{"matchPattern": "*.stripe.com"}]},
-            }
-        ],
-    }
 
     def test_with_the_lookup_rule(self) -> None:
-        verdict = trace([cnp("a", egress=[self.FQDN, self.DNS])], A, self.STRIPE, port=443)
+        verdict = trace([cnp("a", egress=[FQDN_STRIPE, DNS_STRIPE])], A, self.STRIPE, port=443)
         assert verdict.allowed
         upper = Endpoint("API.Stripe.com", entity="world", fqdn="API.Stripe.com")
-        assert trace([cnp("a", egress=[self.FQDN, self.DNS])], A, upper, port=443).allowed
+        assert trace([cnp("a", egress=[FQDN_STRIPE, DNS_STRIPE])], A, upper, port=443).allowed
 
     def test_without_it_the_rule_never_learns_an_address(self) -> None:
-        verdict = trace([cnp("a", egress=[self.FQDN])], A, self.STRIPE, port=443)
+        verdict = trace([cnp("a", egress=[FQDN_STRIPE])], A, self.STRIPE, port=443)
         assert not verdict.allowed
         assert verdict.deciding.rule.endswith("spec.egress[0]")
         assert "DNS proxy" in verdict.deciding.reason
@@ -388,14 +393,14 @@ class TestFqdnNeedsDns:
             "toPorts": [{"ports": [{"port": "53", "protocol": "ANY"}]}],
         }
         assert not trace(
-            [cnp("a", egress=[self.FQDN, plain_dns])], A, self.STRIPE, port=443
+            [cnp("a", egress=[FQDN_STRIPE, plain_dns])], A, self.STRIPE, port=443
         ).allowed
 
     def test_pattern_star_stops_at_dots(self) -> None:
         pattern = {"toFQDNs": [{"matchPattern": "*.stripe.com"}], "toPorts": tcp(443)}
         catch_all = {
-            **self.DNS,
-            "toPorts": [{**self.DNS["toPorts"][0], "rules": {"dns": [{"matchPattern": "*"}]}}],
+            **DNS_STRIPE,
+            "toPorts": [{**DNS_STRIPE["toPorts"][0], "rules": {"dns": [{"matchPattern": "*"}]}}],
         }
         objects = [cnp("a", egress=[pattern, catch_all])]
         assert trace(objects, A, self.STRIPE, port=443).allowed
@@ -405,7 +410,7 @@ class TestFqdnNeedsDns:
         assert not trace(objects, A, deep, port=443).allowed
 
     def test_dns_lookups_are_checked_by_name(self) -> None:
-        objects = [cnp("a", egress=[self.DNS])]
+        objects = [cnp("a", egress=[DNS_STRIPE])]
         dns = Endpoint(
             "kube-system/kube-dns", namespace="kube-system", labels={"k8s-app": "kube-dns"}
         )
