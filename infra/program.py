@@ -17,7 +17,13 @@ import pulumi
 
 from components.cilium import CiliumRelease, ClusterFacts
 from components.eks import EksCluster, EksClusterConfig
-from components.flows.spec import ExpectedFlow, find_flows_file, load_flows
+from components.flows.spec import (
+    ExpectedFlow,
+    FlowsDocument,
+    find_flows_file,
+    read_flows,
+    resolve_flows,
+)
 from components.gke import GkeCluster, GkeClusterConfig
 from components.network_policy import NetworkPolicies
 from components.platform import platform_for
@@ -100,6 +106,7 @@ def load(values: Mapping[str, str], root: Path = REPO_ROOT) -> StackPlan:
     config = parse_stack_config(raw_config(values))
     policies: dict[str, PolicySet] = {}
     flows: dict[str, list[ExpectedFlow]] = {}
+    documents: dict[Path, FlowsDocument] = {}
     problems: list[str] = []
     for index, cluster in enumerate(config.clusters):
         if cluster.traffic_policies is None:
@@ -120,8 +127,12 @@ def load(values: Mapping[str, str], root: Path = REPO_ROOT) -> StackPlan:
         flows_file = find_flows_file(folder)
         if flows_file is not None:
             try:
+                if flows_file not in documents:  # clusters sharing a folder share its file
+                    documents[flows_file] = read_flows(flows_file, root)
                 platform = platform_for(cluster)
-                flows[cluster.name] = load_flows(flows_file, policies[cluster.name], platform, root)
+                flows[cluster.name] = resolve_flows(
+                    documents[flows_file], policies[cluster.name], platform
+                )
             except TrafficPolicyError as exc:
                 problems.extend(p for p in exc.problems if p not in problems)
     if problems:

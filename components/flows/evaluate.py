@@ -444,6 +444,9 @@ class PolicyIndex:
 
     def __init__(self, objects: Iterable[Mapping[str, Any]]) -> None:
         self.by_namespace: dict[str, list[_Policy]] = defaultdict(list)
+        # Flows repeat their ends; which policies select an identity is asked once per identity.
+        self._selecting: dict[tuple[Any, ...], list[_Policy]] = {}
+        self._dns: dict[tuple[Any, ...], bool] = {}
         for obj in objects:
             if obj.get("kind") != "CiliumNetworkPolicy":
                 continue
@@ -454,9 +457,12 @@ class PolicyIndex:
         """Row 4: policies of the endpoint's namespace whose endpointSelector matches it."""
         if not endpoint.is_pod or endpoint.namespace is None:
             return []
-        return [
-            p for p in self.by_namespace.get(endpoint.namespace, []) if p.selector.matches(endpoint)
-        ]
+        key = (endpoint.namespace, *sorted(endpoint.labels.items()))
+        found = self._selecting.get(key)
+        if found is None:
+            candidates = self.by_namespace.get(endpoint.namespace, [])
+            found = self._selecting[key] = [p for p in candidates if p.selector.matches(endpoint)]
+        return found
 
     def evaluate(self, flow: Flow) -> Verdict:
         """Row 2: the caller's egress and the callee's ingress."""
@@ -518,6 +524,12 @@ class PolicyIndex:
         return entries, blocked
 
     def _dns_visible(self, subject: Endpoint, peer: Endpoint) -> bool:
+        key = (subject.namespace, *sorted(subject.labels.items()), peer.fqdn)
+        if key not in self._dns:
+            self._dns[key] = self._looks_up(subject, peer)
+        return self._dns[key]
+
+    def _looks_up(self, subject: Endpoint, peer: Endpoint) -> bool:
         lookup = Flow(subject, DNS_SERVER, 53, "UDP", Request(dns=peer.fqdn))
         for policy in self.selecting(subject):
             for rule in policy.rules["egress"]:

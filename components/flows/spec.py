@@ -53,7 +53,15 @@ from components.traffic import (
     _validation_problems,
 )
 
-__all__ = ["ExpectedFlow", "FlowsFile", "find_flows_file", "load_flows"]
+__all__ = [
+    "ExpectedFlow",
+    "FlowsDocument",
+    "FlowsFile",
+    "find_flows_file",
+    "load_flows",
+    "read_flows",
+    "resolve_flows",
+]
 
 _KINDS = ("service", "labels", "entity", "ip", "fqdn", "platform")
 
@@ -199,21 +207,40 @@ def _parse(path: Path, label: str) -> tuple[_Source, FlowsFile | None, list[str]
     return source, parsed, problems
 
 
-def load_flows(
-    path: Path, policies: PolicySet, platform: Platform, root: Path | None = None
-) -> list[ExpectedFlow]:
-    """Validate and resolve a flows file for one cluster; raise TrafficPolicyError with every
-    problem (``file:line: field: message``)."""
+@dataclass(frozen=True)
+class FlowsDocument:
+    """A validated flows file and its line table (for messages while resolving it)."""
+
+    source: _Source
+    parsed: FlowsFile
+
+
+def read_flows(path: Path, root: Path | None = None) -> FlowsDocument:
+    """Read and validate a flows file once (clusters sharing a folder share it); raise
+    TrafficPolicyError with every problem (``file:line: field: message``)."""
     root = root.resolve() if root is not None else _repo_root(path)
-    label = _display(path, root)
-    source, parsed, problems = _parse(path, label)
+    source, parsed, problems = _parse(path, _display(path, root))
     if parsed is None or problems:
         raise TrafficPolicyError(problems)
-    resolver = _Resolver(source, parsed, policies, platform)
-    flows = [f for i, spec in enumerate(parsed.flows) for f in resolver.flows(i, spec)]
+    return FlowsDocument(source, parsed)
+
+
+def resolve_flows(
+    document: FlowsDocument, policies: PolicySet, platform: Platform
+) -> list[ExpectedFlow]:
+    """The flows of a validated file as one cluster's identities see them."""
+    resolver = _Resolver(document.source, document.parsed, policies, platform)
+    flows = [f for i, spec in enumerate(document.parsed.flows) for f in resolver.flows(i, spec)]
     if resolver.problems:
         raise TrafficPolicyError(resolver.problems)
     return flows
+
+
+def load_flows(
+    path: Path, policies: PolicySet, platform: Platform, root: Path | None = None
+) -> list[ExpectedFlow]:
+    """``read_flows`` then ``resolve_flows`` for one cluster."""
+    return resolve_flows(read_flows(path, root), policies, platform)
 
 
 class _Resolver:
