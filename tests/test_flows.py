@@ -7,12 +7,14 @@ answers one question.
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from test_network_policy import schema_errors
 from typer.testing import CliRunner
 
@@ -21,7 +23,9 @@ from components.flows.spec import load_flows
 from components.network_policy import render_policies
 from components.platform import Platform, platform_for
 from components.traffic import TrafficPolicyError, load_policy_folder
+from infra import plan as offline
 from infra.cli import app
+from infra.config import ConfigError
 from infra.plan import read_stack_file
 from infra.program import StackPlan, load
 
@@ -282,8 +286,6 @@ class TestFlowsFileMistakes:
             k: v.replace('"trafficPolicies": "traffic/shop"', f'"trafficPolicies": "{folder.name}"')
             for k, v in values.items()
         }
-        from infra.config import ConfigError
-
         with pytest.raises(ConfigError) as caught:
             load(values, root=tmp_path)
         assert caught.value.problems == [
@@ -324,3 +326,44 @@ class TestFlowsCommand:
         result = self.run("--from", "nosuch", "--to", "payments", "--port", "9090")
         assert result.exit_code == 2
         assert "from.service: shop/nosuch is not a service" in result.output
+
+
+class TestPlanChecksFlows:
+    """`meshless plan` (and so `make plan`) exits 1 when an expected flow does not hold."""
+
+    def test_a_wrong_expectation_blocks_the_plan(self, tmp_path: Path) -> None:
+        text = (SHOP / "flows.yaml").read_text(encoding="utf-8")
+        flipped = text.replace(
+            "  - name: the frontend never reaches payments\n"
+            "    from: {service: frontend}\n"
+            "    to: {service: payments}\n"
+            "    port: grpc\n"
+            "    grpc: {service: shop.payments.v1.Payments, method: Authorize}\n"
+            "    expect: deny\n",
+            "  - name: the frontend never reaches payments\n"
+            "    from: {service: frontend}\n"
+            "    to: {service: payments}\n"
+            "    port: grpc\n"
+            "    grpc: {service: shop.payments.v1.Payments, method: Authorize}\n"
+            "    expect: allow\n",
+        )
+        assert flipped != text
+        folder = flows_folder(tmp_path, flipped)
+        document = yaml.safe_load((REPO / "Pulumi.staging.yaml").read_text())
+        for cluster in document["config"]["meshless:clusters"]:
+            cluster["trafficPolicies"] = str(folder)
+        stack_file = tmp_path / "Pulumi.staging.yaml"
+        stack_file.write_text(yaml.safe_dump(document))
+        out = tmp_path / "out"
+        assert offline.run("staging", stack_file=stack_file, out_dir=out) == 1
+        report = json.loads((out / "flows-report.json").read_text())
+        failed = [r for r in report if not r["ok"]]
+        assert [r["cluster"] for r in failed] == ["stg-eks-usw2", "stg-gke-usc1"]
+        assert (
+            'flow "the frontend never reaches payments": expected allow, but the policies deny it'
+            in failed[0]["message"]
+        )
+        assert "default deny at egress of shop/frontend" in failed[0]["message"]
+        summary = (out / "summary.md").read_text()
+        assert "❌ **2 expected flow(s) not as expected**" in summary.splitlines()[2]
+        assert json.loads((out / "policy-report.json").read_text())["mandatory"] == 0
