@@ -37,10 +37,10 @@ class FlowResult:
         if self.ok:
             return f"{head}: {got} as expected ({self.verdict.deciding.rule})"
         deciding = self.verdict.deciding
+        other = self.verdict.ingress if deciding is self.verdict.egress else self.verdict.egress
         return (
             f"{head}: expected {expected}, but the policies {got} it; decided at "
-            f"{deciding.direction} by {deciding.rule}: {deciding.reason} "
-            f"[{self.verdict.egress}; {self.verdict.ingress}]"
+            f"{deciding.direction} by {deciding.rule}: {deciding.reason} (other side: {other})"
         )
 
 
