@@ -127,8 +127,8 @@ class HttpCall(ConfigModel):
 class GrpcCall(ConfigModel):
     """One gRPC call (an HTTP/2 POST to /<service>/<method>)."""
 
-    service: str
-    method: str
+    service: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")]
+    method: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
 class FlowSpec(ConfigModel):
