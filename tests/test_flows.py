@@ -18,6 +18,7 @@ import yaml
 from test_network_policy import schema_errors
 from typer.testing import CliRunner
 
+from components.eks import EksAddon
 from components.flows.check import FlowResult, check_flows
 from components.flows.spec import load_flows
 from components.network_policy import render_policies
@@ -184,9 +185,7 @@ class TestPlatformRules:
         plan = stack("staging")
         eks = next(c for c in plan.config.clusters if c.cloud == "eks")
         assert platform_for(eks) == Platform("eks", "us-west-2", pod_identity_agent=False)
-        with_addon = eks.model_copy(
-            update={"addons": [type("A", (), {"name": "eks-pod-identity-agent"})()]}
-        )
+        with_addon = eks.model_copy(update={"addons": [EksAddon(name="eks-pod-identity-agent")]})
         assert platform_for(with_addon).pod_identity_agent
 
 
