@@ -8,26 +8,23 @@ same way, like a dry-run ``cilium policy trace`` that also reads L7 rules.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from typing import Annotated, Any, Literal
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
 from components.flows.check import FlowResult, check_flows
-from components.flows.evaluate import Flow, PolicyIndex
-from components.flows.spec import FlowsFile, FlowSpec, _Resolver
+from components.flows.evaluate import PolicyIndex
+from components.flows.spec import resolve_one
 from components.network_policy import render_policies
 from components.platform import platform_for
-from components.traffic import _Source
+from components.traffic import TrafficPolicyError
 from infra.program import StackPlan
 
 __all__ = ["check_plan_flows", "cnps_by_cluster", "flows_command"]
 
 CNP_TYPE = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
-_COMMAND_LINE = re.compile(r"^command line(:\d+)?: flows\[0\]\.")
 
 
 def cnps_by_cluster(resources: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -76,20 +73,6 @@ def _end(text: str, where: str) -> dict[str, Any]:
     return {"service": name, **({"namespace": namespace} if namespace else {})}
 
 
-def _flows_for(plan: StackPlan, cluster_name: str, spec: dict[str, Any]) -> list[Flow]:
-    """Resolve one written flow on one cluster the way the flows file is resolved."""
-    cluster = next(c for c in plan.config.clusters if c.name == cluster_name)
-    parsed = FlowsFile.model_validate({"namespace": spec.pop("namespace"), "flows": [spec]})
-    source = _Source("command line", document={"flows": [spec]})
-    resolver = _Resolver(source, parsed, plan.policies[cluster_name], platform_for(cluster))
-    expected = resolver.flows(0, parsed.flows[0])
-    if resolver.problems:
-        raise ValueError(
-            "; ".join(p.removeprefix("command line: flows[0].") for p in resolver.problems)
-        )
-    return [e.flow for e in expected]
-
-
 def flows_command(
     source: Annotated[
         str,
@@ -136,7 +119,7 @@ def flows_command(
     except PlanInputError as exc:
         err.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    spec = _spec(source, destination, port, protocol, method, path, header, grpc, namespace)
+    spec = _spec(source, destination, port, protocol, method, path, header, grpc)
     clusters = [c for c in plan.policies if cluster in (None, c)]
     if not clusters:
         err.print(
@@ -147,9 +130,10 @@ def flows_command(
     for name in clusters:
         config = next(c for c in plan.config.clusters if c.name == name)
         try:
-            flows = _flows_for(plan, name, dict(spec))
-        except ValueError as exc:
-            err.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
+            flows = resolve_one(spec, namespace, plan.policies[name], platform_for(config))
+        except TrafficPolicyError as exc:
+            for problem in exc.problems:
+                err.print(f"[bold red]error[/]: {problem}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         index = PolicyIndex(render_policies(plan.policies[name], platform_for(config)))
         for flow in flows:
@@ -172,10 +156,8 @@ def _spec(
     path: str | None,
     header: list[str] | None,
     grpc: str | None,
-    namespace: str,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
-        "namespace": namespace,
         "from": _end(source, "--from"),
         "to": _end(destination, "--to"),
         "protocol": protocol,
@@ -189,12 +171,4 @@ def _spec(
     if grpc:
         service, _, call = grpc.rpartition("/")
         spec["grpc"] = {"service": service, "method": call}
-    try:
-        FlowSpec.model_validate({k: v for k, v in spec.items() if k != "namespace"})
-    except ValidationError as exc:
-        for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"])
-            message = str(error["msg"]).removeprefix("Value error, ")
-            err.print(f"[bold red]error[/]: {field}: {message}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
     return spec

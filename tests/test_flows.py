@@ -324,7 +324,7 @@ class TestFlowsCommand:
     def test_bad_input_exits_2(self) -> None:
         result = self.run("--from", "nosuch", "--to", "payments", "--port", "9090")
         assert result.exit_code == 2
-        assert "from.service: shop/nosuch is not a service" in result.output
+        assert "error: from.service: shop/nosuch is not a service" in result.output
 
 
 class TestPlanChecksFlows:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -61,6 +62,7 @@ __all__ = [
     "load_flows",
     "read_flows",
     "resolve_flows",
+    "resolve_one",
 ]
 
 _KINDS = ("service", "labels", "entity", "ip", "fqdn", "platform")
@@ -233,6 +235,28 @@ def resolve_flows(
     flows = [f for i, spec in enumerate(document.parsed.flows) for f in resolver.flows(i, spec)]
     if resolver.problems:
         raise TrafficPolicyError(resolver.problems)
+    return flows
+
+
+_ONE = re.compile(r"^one flow(:\d+)?: flows\[0\]\.")
+
+
+def resolve_one(
+    raw: dict[str, Any], namespace: str | None, policies: PolicySet, platform: Platform
+) -> list[ExpectedFlow]:
+    """One flow written elsewhere (the command line), validated and resolved like a file's;
+    problems read ``field: message`` (e.g. ``from.service: ...``)."""
+    document = {"flows": [raw], **({"namespace": namespace} if namespace else {})}
+    source = _Source("one flow", document=document)
+    try:
+        flows = resolve_flows(
+            FlowsDocument(source, FlowsFile.model_validate(document)), policies, platform
+        )
+    except ValidationError as exc:
+        problems = _validation_problems(source, exc, FlowsFile)
+        raise TrafficPolicyError([_ONE.sub("", p) for p in problems]) from None
+    except TrafficPolicyError as exc:
+        raise TrafficPolicyError([_ONE.sub("", p) for p in exc.problems]) from None
     return flows
 
 
