@@ -136,8 +136,8 @@ def flows_command(
                 err.print(f"[bold red]error[/]: {problem}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         index = PolicyIndex(render_policies(plan.policies[name], platform_for(config)))
-        for flow in flows:
-            verdict = index.evaluate(flow)
+        for expected in flows:
+            verdict = index.evaluate(expected.flow)
             denied |= not verdict.allowed
             out.print(
                 f"[bold]{name}[/] ({config.cloud}): {verdict.explain()}",
