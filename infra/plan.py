@@ -25,11 +25,13 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.export_format import (
+    CLUSTER_TYPES,
     REDACTED,
     RESOURCE_REF_SIG,
     SECRET_SIG,
     SIG_KEY,
     UNKNOWN_SENTINEL,
+    cluster_of,
     is_secret_envelope,
 )
 from infra.mocks import MeshlessMocks, RecordedResource, RecordingMonitor
@@ -40,14 +42,15 @@ __all__ = [
     "PROJECT",
     "PlanInputError",
     "PlanResult",
+    "cluster_of",
     "export_document",
     "read_stack_file",
     "record_program",
+    "stack_file_locator",
     "write_plan",
 ]
 
 PROJECT = "meshless"
-CLUSTER_TYPES = ("meshless:aws:EksCluster", "meshless:gcp:GkeCluster")
 
 
 class PlanInputError(Exception):
@@ -162,6 +165,11 @@ def export_document(stack: str, resources: list[RecordedResource]) -> dict[str, 
             entry["parent"] = res.parent
         if res.provider:
             entry["provider"] = res.provider
+        # As `pulumi stack export` writes them (apitype.ResourceV3): present only when true.
+        if res.protect:
+            entry["protect"] = True
+        if res.retain_on_delete:
+            entry["retainOnDelete"] = True
         entry["dependencies"] = sorted(set(res.dependencies))
         if res.property_dependencies:
             entry["propertyDependencies"] = {
@@ -175,16 +183,6 @@ def export_document(stack: str, resources: list[RecordedResource]) -> dict[str, 
             "resources": entries,
         },
     }
-
-
-def cluster_of(resource: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> str | None:
-    """The cluster a resource belongs to: the name of its nearest cluster component ancestor."""
-    current: dict[str, Any] | None = resource
-    while current is not None:
-        if current["type"] in CLUSTER_TYPES:
-            return current["urn"].rsplit("::", 1)[-1]
-        current = by_urn.get(current.get("parent", ""))
-    return None
 
 
 def _slug(text: str) -> str:
@@ -280,6 +278,22 @@ def _policy_config_for(stack: str, given: Path | None) -> Path | None:
     return default if default.is_file() else None
 
 
+def stack_file_locator(stack_file: Path, by_urn: dict[str, dict[str, Any]]) -> Any:
+    """violation → the stack file line of the config key behind it, the file named relative
+    to the repository (as GitHub annotations want it) when it lies inside."""
+    from infra.stack_lines import StackFileIndex
+
+    path = stack_file.resolve()
+    display = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    index = StackFileIndex(path, display)
+
+    def locate(violation: Any) -> Any:
+        res = by_urn.get(violation.urn)
+        return index.locate(cluster_of(res, by_urn), violation.policy_name) if res else None
+
+    return locate
+
+
 def run(
     stack: str,
     *,
@@ -294,11 +308,12 @@ def run(
     raises ConfigError / PlanInputError for bad input (exit 2), before writing anything."""
     # Imported here: the gate starts the policy pack, the diff and graph are only for output.
     from components.flows.check import flows_markdown
-    from infra.diff import DiffInputError, compare_plans
+    from infra.diff import DiffInputError, compare_plans, load_plan
+    from infra.findings_log import emit_annotations, print_findings
     from infra.flows import check_plan_flows
-    from infra.gate import GateError, load_policy_config, render_table, run_gate
+    from infra.gate import GateError, load_policy_config, run_gate
     from infra.graph import render_mermaid
-    from infra.summary import render_summary
+    from infra.summary import SummaryInputs, render_summary, verdict_line
 
     policy_file = _policy_config_for(stack, policy_config)
     try:
@@ -320,27 +335,31 @@ def run(
         json.dumps(report_json, indent=2) + "\n", encoding="utf-8"
     )
 
-    diff_markdown = None
+    diff = diff_error = base_resources = None
     if compare is not None:
         try:
-            diff_markdown = compare_plans(compare, target).to_markdown(title=None)
+            diff = compare_plans(compare, target)
+            base_resources = list(load_plan(compare, "base").resources.values())
         except DiffInputError as exc:
-            diff_markdown = f"_No comparison: {exc}_"
+            diff_error = str(exc)
 
-    mermaid = render_mermaid(resources)
+    names = [c.name for c in result.plan.config.clusters]
+    mermaid = render_mermaid(resources, base=base_resources, clusters=names)
     (target / "graph.mmd").write_text(mermaid.rstrip() + "\n", encoding="utf-8")
     by_urn = {res["urn"]: res for res in resources}
-    summary = render_summary(
+    inputs = SummaryInputs(
         stack=stack,
         config=result.plan.config,
         resources=resources,
         cluster_of={res["urn"]: cluster_of(res, by_urn) for res in resources},
         report=report_json,
         warnings=result.plan.warnings,
-        diff_markdown=diff_markdown,
+        diff=diff,
+        diff_error=diff_error,
         mermaid=mermaid,
         manifests=manifests,
     )
+    summary = render_summary(inputs)
     # Expected flows (flows.yaml beside each cluster's policies) against the recorded CNPs.
     flow_results = check_plan_flows(result.plan, resources)
     failed_flows = [r for r in flow_results if not r.ok]
@@ -362,16 +381,18 @@ def run(
     (target / "summary.md").write_text(summary, encoding="utf-8")
 
     if console is not None:
-        console.print(summary.splitlines()[0], highlight=False, soft_wrap=True)
-        if report_json.get("violations"):
-            render_table(report, console)
+        console.print(verdict_line(inputs, markdown=False), highlight=False, soft_wrap=True)
+        locate = stack_file_locator(stack_file or default_stack_file(stack), by_urn)
+        if report.violations:
+            print_findings(report, console, locate=locate)
+        emit_annotations(report.violations, console.file, locate)
         if flow_results:
             console.print(
                 f"expected flows: {len(flow_results)} checked, {len(failed_flows)} not as expected",
                 highlight=False,
             )
         for failed in failed_flows:
-            console.print(f"[bold red]flow[/]: {failed.message}", highlight=False, soft_wrap=True)
+            console.print(f"flow: {failed.message}", highlight=False, soft_wrap=True, markup=False)
         console.print(
             f"wrote {target}/: resources.json, manifests/, policy-report.json, flows-report.json, summary.md, graph.mmd",
             highlight=False,
