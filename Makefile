@@ -68,6 +68,7 @@ digests: sync
 bench: sync
 	$(RUN) python benchmarks/plan.py
 	$(RUN) python benchmarks/gate.py
+	$(RUN) python benchmarks/rehearsal.py
 
 clean:
 	rm -rf out .pytest_cache

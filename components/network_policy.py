@@ -361,13 +361,18 @@ class NetworkPolicies(pulumi.ComponentResource):
         policies: PolicySet,
         provider: k8s.Provider,
         release: pulumi.Resource,
+        ready: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
         platform: Platform | None = None,
     ) -> None:
         super().__init__(type_token("cilium", "NetworkPolicies"), name, None, opts)
-        # The CNP CRD is created by the Cilium operator, which only runs once the release is
-        # ready; without depends_on a first `up` fails with "no matches for kind".
-        child = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[release])
+        # The CNP CRD is registered by the Cilium operator when it starts (Cilium 1.16), so a
+        # policy waits for the release and for the cluster's readiness point (``ready``: on EKS
+        # the CoreDNS add-on, whose pods only get addresses once the operator runs); without
+        # it a first `up` fails with "no matches for kind".
+        child = pulumi.ResourceOptions(
+            parent=self, provider=provider, depends_on=[release, *(ready or [])]
+        )
         self.policies = {}
         for obj in render_policies(policies, platform):
             meta = obj["metadata"]

@@ -16,6 +16,7 @@ from typing import Any
 import pulumi
 
 from components.cilium import CiliumRelease, ClusterFacts
+from components.deployer import Deployer
 from components.eks import EksCluster, EksClusterConfig
 from components.flows.spec import (
     ExpectedFlow,
@@ -151,7 +152,8 @@ def _declare_cluster(
         extra = {"operator_role_arn": component.operator_role_arn}
     else:
         component = GkeCluster(cluster.name, cluster, environment)
-        extra = {"pod_cidr": cluster.network.pod_cidr}
+        # This component always turns Workload Identity on (components/gke.py).
+        extra = {"pod_cidr": cluster.network.pod_cidr, "workload_identity": True}
     facts = ClusterFacts(
         name=cluster.name,
         cloud=cluster.cloud,
@@ -165,17 +167,25 @@ def _declare_cluster(
 
     settings = cluster.cilium_settings
     release = None
+    ready: list[pulumi.Resource] = []
     if settings is not None:
+        eks = isinstance(component, EksCluster)
         release = CiliumRelease(
             f"{cluster.name}-cilium",
             settings,
             facts,
             provider=component.provider,
+            # EKS: before any node (node groups need a CNI to turn ACTIVE), so no waiting for
+            # pods. GKE: after the node pools, waiting for the pods (see CiliumRelease).
+            waits_for_pods=not eks,
+            after=[] if eks else list(component.node_pools),
             # Cilium is per cluster; parenting keeps the URN tree cluster -> release.
             opts=pulumi.ResourceOptions(parent=component),
         )
         if isinstance(component, EksCluster):
-            component.add_addons(after=release.release)
+            groups = component.add_node_groups(after=[release.release])
+            addons = component.add_addons(after=list(groups))
+            ready = [addons[0]]  # CoreDNS: the readiness point
 
     network_policies = None
     if cluster.name in plan.policies and release is not None:
@@ -184,6 +194,7 @@ def _declare_cluster(
             plan.policies[cluster.name],
             provider=component.provider,
             release=release.release,
+            ready=ready,
             opts=pulumi.ResourceOptions(parent=component),
             platform=platform_for(cluster),
         )
@@ -193,6 +204,8 @@ def _declare_cluster(
 def declare(plan: StackPlan) -> list[DeclaredCluster]:
     """Create every cluster, its Cilium release and its policies; export what operators need."""
     declared = [_declare_cluster(cluster, plan) for cluster in plan.config.clusters]
+    if plan.config.deployer is not None:
+        Deployer("deployer", plan.config.deployer)
     pulumi.export(
         "clusters",
         {
