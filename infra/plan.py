@@ -303,11 +303,14 @@ def run(
     compare: Path | None = None,
     console: Any = None,
 ) -> int:
-    """The whole offline plan of one stack. Returns the exit code (0 clean, 1 blocked);
+    """The whole offline plan of one stack. Returns the exit code (0 clean, 1 blocked by a
+    mandatory violation or an expected flow the policies do not honour);
     raises ConfigError / PlanInputError for bad input (exit 2), before writing anything."""
     # Imported here: the gate starts the policy pack, the diff and graph are only for output.
+    from components.flows.check import flows_markdown
     from infra.diff import DiffInputError, compare_plans, load_plan
     from infra.findings_log import emit_annotations, print_findings
+    from infra.flows import check_plan_flows
     from infra.gate import GateError, load_policy_config, run_gate
     from infra.graph import render_mermaid
     from infra.summary import SummaryInputs, render_summary, verdict_line
@@ -357,6 +360,24 @@ def run(
         manifests=manifests,
     )
     summary = render_summary(inputs)
+    # Expected flows (flows.yaml beside each cluster's policies) against the recorded CNPs.
+    flow_results = check_plan_flows(result.plan, resources)
+    failed_flows = [r for r in flow_results if not r.ok]
+    (target / "flows-report.json").write_text(
+        json.dumps(
+            [{"ok": r.ok, "cluster": r.cluster, "message": r.message} for r in flow_results],
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    summary += "\n" + flows_markdown(flow_results) if flow_results else ""
+    if failed_flows:
+        verdict, _, rest = summary.partition("\n")
+        summary = (
+            f"{verdict}\n\n❌ **{len(failed_flows)} expected flow(s) not as expected**: "
+            f"see Expected flows below.\n{rest}"
+        )
     (target / "summary.md").write_text(summary, encoding="utf-8")
 
     if console is not None:
@@ -365,9 +386,16 @@ def run(
         if report.violations:
             print_findings(report, console, locate=locate)
         emit_annotations(report.violations, console.file, locate)
+        if flow_results:
+            console.print(
+                f"expected flows: {len(flow_results)} checked, {len(failed_flows)} not as expected",
+                highlight=False,
+            )
+        for failed in failed_flows:
+            console.print(f"flow: {failed.message}", highlight=False, soft_wrap=True, markup=False)
         console.print(
-            f"wrote {target}/: resources.json, manifests/, policy-report.json, summary.md, graph.mmd",
+            f"wrote {target}/: resources.json, manifests/, policy-report.json, flows-report.json, summary.md, graph.mmd",
             highlight=False,
             soft_wrap=True,
         )
-    return 1 if report_json.get("mandatory", 0) else 0
+    return 1 if report_json.get("mandatory", 0) or failed_flows else 0

@@ -18,8 +18,16 @@ import pulumi
 from components.cilium import CiliumRelease, ClusterFacts
 from components.deployer import Deployer
 from components.eks import EksCluster, EksClusterConfig
+from components.flows.spec import (
+    ExpectedFlow,
+    FlowsDocument,
+    find_flows_file,
+    read_flows,
+    resolve_flows,
+)
 from components.gke import GkeCluster, GkeClusterConfig
 from components.network_policy import NetworkPolicies
+from components.platform import platform_for
 from components.traffic import PolicySet, TrafficPolicyError, load_policy_folder
 from infra.config import NAMESPACE, ConfigError, StackConfig, parse_stack_config
 from infra.mirrors import check_supply, resolve_mirrors
@@ -35,6 +43,8 @@ class StackPlan:
 
     config: StackConfig
     policies: Mapping[str, PolicySet] = field(default_factory=dict)
+    # Per cluster: the expected flows of its policy folder's flows.yaml (checked by the plan).
+    flows: Mapping[str, list[ExpectedFlow]] = field(default_factory=dict)
 
     @property
     def warnings(self) -> list[str]:
@@ -97,6 +107,8 @@ def load(values: Mapping[str, str], root: Path = REPO_ROOT) -> StackPlan:
     """Validate the whole stack; raise ConfigError with every problem. Registers nothing."""
     config = parse_stack_config(raw_config(values))
     policies: dict[str, PolicySet] = {}
+    flows: dict[str, list[ExpectedFlow]] = {}
+    documents: dict[Path, FlowsDocument] = {}
     problems: list[str] = check_supply(config, values)
     for index, cluster in enumerate(config.clusters):
         if cluster.traffic_policies is None:
@@ -114,9 +126,20 @@ def load(values: Mapping[str, str], root: Path = REPO_ROOT) -> StackPlan:
             problems.extend(exc.problems)
             continue
         problems.extend(_check_policies_fit(index, cluster, policies[cluster.name]))
+        flows_file = find_flows_file(folder)
+        if flows_file is not None:
+            try:
+                if flows_file not in documents:  # clusters sharing a folder share its file
+                    documents[flows_file] = read_flows(flows_file, root)
+                platform = platform_for(cluster)
+                flows[cluster.name] = resolve_flows(
+                    documents[flows_file], policies[cluster.name], platform
+                )
+            except TrafficPolicyError as exc:
+                problems.extend(p for p in exc.problems if p not in problems)
     if problems:
         raise ConfigError(problems)
-    return StackPlan(resolve_mirrors(config), policies)
+    return StackPlan(resolve_mirrors(config), policies, flows)
 
 
 def _declare_cluster(
@@ -174,6 +197,7 @@ def _declare_cluster(
             release=release.release,
             ready=ready,
             opts=pulumi.ResourceOptions(parent=component),
+            platform=platform_for(cluster),
         )
     return DeclaredCluster(cluster.name, cluster.cloud, component, release, network_policies)
 
