@@ -6,13 +6,19 @@ CoreDNS), KMS envelope encryption of secrets, control-plane logs, managed node g
 until Cilium is ready, the IAM role the Cilium operator assumes (IRSA) to manage ENIs, and a
 Kubernetes provider whose kubeconfig is a secret.
 
-Not managed here: Cilium itself (components/cilium.py). CoreDNS is created by
-``add_addons`` once the caller has a Cilium release to wait for: without a CNI its pods
-would never start and the add-on would time out.
+Bootstrap order (what ``infra/program.py`` does with this component): control plane and the
+Kubernetes provider -> the Cilium release, which waits for nothing that needs a node ->
+``add_node_groups`` -> ``add_addons`` (CoreDNS, the cluster's readiness point) -> everything
+that needs Cilium's CRDs. A managed node group never turns ACTIVE without a CNI on its nodes
+(terraform-aws-modules/terraform-aws-eks #3106, #3139, #1972), so nothing may make the release
+wait for nodes; ``policies/rules/rehearsal.py`` proves the order on every plan and preview.
+
+Not managed here: Cilium itself (components/cilium.py).
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 from typing import Annotated, Literal
@@ -22,7 +28,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from pydantic import Field, field_validator, model_validator
 
-from components.cilium import CiliumSettings, check_profile
+from components.cilium import ENI_PREFIX_DELEGATION, CiliumSettings, check_profile
 from components.common import (
     CILIUM_AGENT_NOT_READY_TAINT,
     ConfigModel,
@@ -32,8 +38,10 @@ from components.common import (
     check_kubernetes_version,
     check_unique_names,
     field_error,
+    resolve_protect,
     type_token,
 )
+from components.eks_nodes import instance_limits, max_pods, node_user_data
 from components.regions import AWS_REGIONS, check_region
 
 __all__ = [
@@ -134,6 +142,9 @@ class EksClusterConfig(ConfigModel):
         default_factory=list
     )
     deletion_protection: bool | None = None
+    # Pulumi `protect` on the cluster, its node pools, its KMS key and its Cilium release;
+    # unset means on in prod (components/common.py resolve_protect).
+    protect: bool | None = None
     cilium: CiliumSettings = Field(default_factory=CiliumSettings)
     # Folder of traffic-policy YAML files (components/network_policy.py), relative to the repo.
     traffic_policies: str | None = None
@@ -165,10 +176,28 @@ class EksClusterConfig(ConfigModel):
                     f"addons[{i}].name",
                     "coredns is always installed (after Cilium is ready); remove it from addons",
                 )
+        self._check_node_images()
         problems = check_profile(self.cilium.profile, "eks", self.kernel)
         if problems:
             raise field_error("cilium.profile", f"cluster {self.name}: " + "; ".join(problems))
         return self
+
+    def _check_node_images(self) -> None:
+        """Refuse what the nodes could not run in Cilium's ENI mode (components/eks_nodes.py)."""
+        if self.node_image.startswith("BOTTLEROCKET"):
+            raise field_error(
+                "nodeImage",
+                f"{self.node_image} cannot run Cilium's ENI mode here: the ENIs Cilium attaches "
+                "must be left unmanaged by the OS, and Bottlerocket's settings offer no way to do "
+                "that. Use AL2023_x86_64_STANDARD or AL2023_ARM_64_STANDARD",
+            )
+        for i, pool in enumerate(self.node_pools):
+            if instance_limits(pool.machine_type) is None:
+                raise field_error(
+                    f"nodePools[{i}].machineType",
+                    f"{pool.machine_type!r} is not an EC2 instance type EKS knows (its ENI "
+                    "limits set the nodes' max pods); use a type such as m6i.large",
+                )
 
     @property
     def cilium_settings(self) -> CiliumSettings:
@@ -241,6 +270,7 @@ class EksCluster(pulumi.ComponentResource):
     api_server_port: int = 443
     kubeconfig: pulumi.Output[str]
     operator_role_arn: pulumi.Output[str]
+    protect: bool
 
     def __init__(
         self,
@@ -253,6 +283,8 @@ class EksCluster(pulumi.ComponentResource):
         self._name = name
         self._config = config
         self._child = pulumi.ResourceOptions(parent=self)
+        # What a mistaken change must not delete: the cluster, its node groups, its key.
+        self.protect = resolve_protect(config.protect, environment)
         region = config.region
         tags = {"meshless:cluster": config.name, "meshless:environment": environment}
 
@@ -277,7 +309,7 @@ class EksCluster(pulumi.ComponentResource):
             deletion_window_in_days=30,
             region=region,
             tags=tags,
-            opts=self._child,
+            opts=pulumi.ResourceOptions(parent=self, protect=self.protect),
         )
         deletion_protection = (
             config.deletion_protection
@@ -315,12 +347,17 @@ class EksCluster(pulumi.ComponentResource):
             enabled_cluster_log_types=_LOG_TYPES,
             deletion_protection=deletion_protection,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[cluster_policy], protect=self.protect
+            ),
         )
 
         self._access_entries(name, config)
         self.operator_role_arn = self._operator_role(name, config, tags)
-        node_groups = self._node_groups(name, config, subnet_ids, tags)
+        # Node groups come later (add_node_groups), after the Cilium release: see the module
+        # docstring for the order and its sources.
+        self._subnet_ids, self._tags = subnet_ids, tags
+        self.node_groups: list[aws.eks.NodeGroup] = []
 
         endpoint = self.cluster.endpoint
         self.api_server_host = endpoint.apply(lambda url: url.removeprefix("https://").rstrip("/"))
@@ -333,9 +370,9 @@ class EksCluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            # Cilium's release waits for its DaemonSet to be ready; with no nodes yet it would
-            # time out and roll back (atomic), so everything on this provider waits for nodes.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=node_groups),
+            # No dependency on node groups: the Cilium release (the CNI) goes through this
+            # provider before any node exists, and the node groups wait for it.
+            opts=self._child,
         )
         self.register_outputs(
             {
@@ -509,12 +546,27 @@ class EksCluster(pulumi.ComponentResource):
         )
         return role.arn
 
+    def add_node_groups(self, after: list[pulumi.Resource]) -> list[aws.eks.NodeGroup]:
+        """The managed node groups, created once ``after`` (the Cilium release) is installed.
+
+        A managed node group only turns ACTIVE when its nodes are Ready, and a node is Ready
+        only once a CNI has written its config; with ``bootstrap_self_managed_addons=False``
+        there is no vpc-cni, so a node group created before Cilium fails with
+        ``NodeCreationFailure: Unhealthy nodes in the kubernetes cluster``
+        (terraform-aws-modules/terraform-aws-eks #3106 (the maintainer: control plane without
+        default add-ons, then the CNI, then node groups), #3139, #1972)."""
+        self.node_groups = self._node_groups(
+            self._name, self._config, self._subnet_ids, self._tags, after
+        )
+        return self.node_groups
+
     def _node_groups(
         self,
         name: str,
         config: EksClusterConfig,
         subnet_ids: pulumi.Input[list[str]],
         tags: dict[str, str],
+        after: list[pulumi.Resource],
     ) -> list[aws.eks.NodeGroup]:
         node_role = aws.iam.Role(
             f"{name}-node-role",
@@ -539,6 +591,7 @@ class EksCluster(pulumi.ComponentResource):
         taint = CILIUM_AGENT_NOT_READY_TAINT
         groups = []
         for pool in config.node_pools:
+            template = self._launch_template(name, config, pool, tags)
             group = aws.eks.NodeGroup(
                 f"{name}-{pool.name}",
                 cluster_name=self.cluster.name,
@@ -548,7 +601,10 @@ class EksCluster(pulumi.ComponentResource):
                 instance_types=[pool.machine_type],
                 ami_type=config.node_image,
                 capacity_type="SPOT" if pool.spot else "ON_DEMAND",
-                disk_size=pool.disk_size_gb,
+                # Disk size lives in the launch template: EKS refuses both (launch template docs).
+                launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                    id=template.id, version=template.latest_version.apply(str)
+                ),
                 scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                     min_size=pool.min_size, max_size=pool.max_size, desired_size=pool.initial_size
                 ),
@@ -564,17 +620,62 @@ class EksCluster(pulumi.ComponentResource):
                 tags=tags,
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    depends_on=attachments,
+                    depends_on=[*attachments, *after],
                     # The autoscaler moves desired size; Pulumi must not fight it.
                     ignore_changes=["scalingConfig.desiredSize"],
+                    protect=self.protect,
                 ),
             )
             groups.append(group)
         return groups
 
-    def add_addons(self, after: pulumi.Resource) -> list[aws.eks.Addon]:
-        """CoreDNS and the configured add-ons, created only once ``after`` (the Cilium release)
-        is ready: their pods need pod networking, which only Cilium provides here."""
+    def _launch_template(
+        self, name: str, config: EksClusterConfig, pool: NodePool, tags: dict[str, str]
+    ) -> aws.ec2.LaunchTemplate:
+        """The node group's launch template: user data that leaves Cilium's ENIs to Cilium and
+        sizes max pods for its IPAM (components/eks_nodes.py), IMDSv2 only, an encrypted disk."""
+        limits = instance_limits(pool.machine_type)
+        assert limits is not None  # checked by EksClusterConfig
+        user_data = node_user_data(max_pods(limits, ENI_PREFIX_DELEGATION), ENI_PREFIX_DELEGATION)
+        return aws.ec2.LaunchTemplate(
+            f"{name}-{pool.name}",
+            description=f"Nodes of {config.name}/{pool.name} for Cilium ENI mode",
+            user_data=base64.b64encode(user_data.encode()).decode(),
+            # IMDSv2 only. Hop limit 1: the pods that need instance metadata, cilium-agent and
+            # cilium-operator, run on the host network (chart defaults); workload pods cannot
+            # reach it and so cannot borrow the node role (EKS best practices, IMDS).
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=1,
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",  # the AL2023 EKS AMI's root volume
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=pool.disk_size_gb,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type="instance", tags=tags)
+            ],
+            region=config.region,
+            tags=tags,
+            opts=self._child,
+        )
+
+    def add_addons(self, after: list[pulumi.Resource]) -> list[aws.eks.Addon]:
+        """CoreDNS and the configured add-ons, created once ``after`` (the node groups, which
+        are ACTIVE only when Cilium runs on their nodes) exists: an add-on's pods need a node
+        with pod networking, and EKS waits for an add-on to turn ACTIVE (its Deployment
+        available). CoreDNS ACTIVE is the readiness point of the cluster: in ENI mode its pods
+        get addresses only from the Cilium operator, so the operator ran, and with it the
+        registration of the cilium.io CRDs (Cilium 1.16 operator, ``--skip-crd-creation``
+        false by default)."""
         names = [("coredns", None)] + [(a.name, a.version) for a in self._config.addons]
         return [
             aws.eks.Addon(
@@ -585,7 +686,7 @@ class EksCluster(pulumi.ComponentResource):
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 region=self._config.region,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[after]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after),
             )
             for addon, version in names
         ]

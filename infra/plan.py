@@ -9,6 +9,7 @@ report from the real policy pack, and a Markdown summary for pull requests.
 
 from __future__ import annotations
 
+import base64
 import heapq
 import json
 import shutil
@@ -25,11 +26,13 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra.engine_rules import EngineRuleError, check_engine_rules
 from infra.export_format import (
+    CLUSTER_TYPES,
     REDACTED,
     RESOURCE_REF_SIG,
     SECRET_SIG,
     SIG_KEY,
     UNKNOWN_SENTINEL,
+    cluster_of,
     is_secret_envelope,
 )
 from infra.mocks import MeshlessMocks, RecordedResource, RecordingMonitor
@@ -40,14 +43,15 @@ __all__ = [
     "PROJECT",
     "PlanInputError",
     "PlanResult",
+    "cluster_of",
     "export_document",
     "read_stack_file",
     "record_program",
+    "stack_file_locator",
     "write_plan",
 ]
 
 PROJECT = "meshless"
-CLUSTER_TYPES = ("meshless:aws:EksCluster", "meshless:gcp:GkeCluster")
 
 
 class PlanInputError(Exception):
@@ -162,6 +166,11 @@ def export_document(stack: str, resources: list[RecordedResource]) -> dict[str, 
             entry["parent"] = res.parent
         if res.provider:
             entry["provider"] = res.provider
+        # As `pulumi stack export` writes them (apitype.ResourceV3): present only when true.
+        if res.protect:
+            entry["protect"] = True
+        if res.retain_on_delete:
+            entry["retainOnDelete"] = True
         entry["dependencies"] = sorted(set(res.dependencies))
         if res.property_dependencies:
             entry["propertyDependencies"] = {
@@ -177,16 +186,6 @@ def export_document(stack: str, resources: list[RecordedResource]) -> dict[str, 
     }
 
 
-def cluster_of(resource: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> str | None:
-    """The cluster a resource belongs to: the name of its nearest cluster component ancestor."""
-    current: dict[str, Any] | None = resource
-    while current is not None:
-        if current["type"] in CLUSTER_TYPES:
-            return current["urn"].rsplit("::", 1)[-1]
-        current = by_urn.get(current.get("parent", ""))
-    return None
-
-
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-").lower()
 
@@ -200,22 +199,30 @@ def _dump_yaml(data: Any, *, sort_keys: bool) -> str:
     return yaml.dump(data, Dumper=_YAML_DUMPER, sort_keys=sort_keys)
 
 
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+
+
 def write_manifests(resources: list[dict[str, Any]], directory: Path) -> int:
-    """One YAML per Kubernetes object and one values file per Helm release; returns the count."""
+    """One YAML per Kubernetes object, one values file per Helm release and one user-data file
+    per EC2 launch template; returns the count."""
     by_urn = {res["urn"]: res for res in resources}
     written = 0
     for res in resources:
         typ = res["type"]
-        if not res["custom"] or not typ.startswith("kubernetes:") or typ.startswith("pulumi:"):
-            continue
         cluster = cluster_of(res, by_urn) or "_stack"
         inputs = res.get("inputs", {})
-        if typ == "kubernetes:helm.sh/v3:Release":
+        if typ == LAUNCH_TEMPLATE and isinstance(inputs.get("userData"), str):
+            # The node's user data as EC2 will hand it to cloud-init (MIME multi-part).
+            name = f"launch-template-{_slug(res['urn'].rsplit('::', 1)[-1])}-user-data.mime"
+            body = base64.b64decode(inputs["userData"]).decode("utf-8", errors="replace")
+        elif not res["custom"] or not typ.startswith("kubernetes:"):
+            continue
+        elif typ == "kubernetes:helm.sh/v3:Release":
             name = f"helm-{_slug(inputs.get('name', 'release'))}-values.yaml"
             header = (
                 f"# Helm release {inputs.get('name')} in {inputs.get('namespace')}: chart "
                 f"{inputs.get('chart')} {inputs.get('version')} from "
-                f"{(inputs.get('repositoryOpts') or {}).get('repo')}\n"
+                f"{(inputs.get('repositoryOpts') or {}).get('repo') or 'a local archive'}\n"
             )
             body = header + _dump_yaml(inputs.get("values", {}), sort_keys=True)
         elif "kind" in inputs and "metadata" in inputs:
@@ -279,6 +286,22 @@ def _policy_config_for(stack: str, given: Path | None) -> Path | None:
     return default if default.is_file() else None
 
 
+def stack_file_locator(stack_file: Path, by_urn: dict[str, dict[str, Any]]) -> Any:
+    """violation → the stack file line of the config key behind it, the file named relative
+    to the repository (as GitHub annotations want it) when it lies inside."""
+    from infra.stack_lines import StackFileIndex
+
+    path = stack_file.resolve()
+    display = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    index = StackFileIndex(path, display)
+
+    def locate(violation: Any) -> Any:
+        res = by_urn.get(violation.urn)
+        return index.locate(cluster_of(res, by_urn), violation.policy_name) if res else None
+
+    return locate
+
+
 def run(
     stack: str,
     *,
@@ -288,13 +311,17 @@ def run(
     compare: Path | None = None,
     console: Any = None,
 ) -> int:
-    """The whole offline plan of one stack. Returns the exit code (0 clean, 1 blocked);
+    """The whole offline plan of one stack. Returns the exit code (0 clean, 1 blocked by a
+    mandatory violation or an expected flow the policies do not honour);
     raises ConfigError / PlanInputError for bad input (exit 2), before writing anything."""
     # Imported here: the gate starts the policy pack, the diff and graph are only for output.
-    from infra.diff import DiffInputError, compare_plans
-    from infra.gate import GateError, load_policy_config, render_table, run_gate
+    from components.flows.check import flows_markdown
+    from infra.diff import DiffInputError, compare_plans, load_plan
+    from infra.findings_log import emit_annotations, print_findings
+    from infra.flows import check_plan_flows
+    from infra.gate import GateError, load_policy_config, run_gate
     from infra.graph import render_mermaid
-    from infra.summary import render_summary
+    from infra.summary import SummaryInputs, render_summary, verdict_line
 
     policy_file = _policy_config_for(stack, policy_config)
     try:
@@ -316,36 +343,67 @@ def run(
         json.dumps(report_json, indent=2) + "\n", encoding="utf-8"
     )
 
-    diff_markdown = None
+    diff = diff_error = base_resources = None
     if compare is not None:
         try:
-            diff_markdown = compare_plans(compare, target).to_markdown(title=None)
+            diff = compare_plans(compare, target)
+            base_resources = list(load_plan(compare, "base").resources.values())
         except DiffInputError as exc:
-            diff_markdown = f"_No comparison: {exc}_"
+            diff_error = str(exc)
 
-    mermaid = render_mermaid(resources)
+    names = [c.name for c in result.plan.config.clusters]
+    mermaid = render_mermaid(resources, base=base_resources, clusters=names)
     (target / "graph.mmd").write_text(mermaid.rstrip() + "\n", encoding="utf-8")
     by_urn = {res["urn"]: res for res in resources}
-    summary = render_summary(
+    inputs = SummaryInputs(
         stack=stack,
         config=result.plan.config,
         resources=resources,
         cluster_of={res["urn"]: cluster_of(res, by_urn) for res in resources},
         report=report_json,
         warnings=result.plan.warnings,
-        diff_markdown=diff_markdown,
+        diff=diff,
+        diff_error=diff_error,
         mermaid=mermaid,
         manifests=manifests,
     )
+    summary = render_summary(inputs)
+    # Expected flows (flows.yaml beside each cluster's policies) against the recorded CNPs.
+    flow_results = check_plan_flows(result.plan, resources)
+    failed_flows = [r for r in flow_results if not r.ok]
+    (target / "flows-report.json").write_text(
+        json.dumps(
+            [{"ok": r.ok, "cluster": r.cluster, "message": r.message} for r in flow_results],
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    summary += "\n" + flows_markdown(flow_results) if flow_results else ""
+    if failed_flows:
+        verdict, _, rest = summary.partition("\n")
+        summary = (
+            f"{verdict}\n\n❌ **{len(failed_flows)} expected flow(s) not as expected**: "
+            f"see Expected flows below.\n{rest}"
+        )
     (target / "summary.md").write_text(summary, encoding="utf-8")
 
     if console is not None:
-        console.print(summary.splitlines()[0], highlight=False, soft_wrap=True)
-        if report_json.get("violations"):
-            render_table(report, console)
+        console.print(verdict_line(inputs, markdown=False), highlight=False, soft_wrap=True)
+        locate = stack_file_locator(stack_file or default_stack_file(stack), by_urn)
+        if report.violations:
+            print_findings(report, console, locate=locate)
+        emit_annotations(report.violations, console.file, locate)
+        if flow_results:
+            console.print(
+                f"expected flows: {len(flow_results)} checked, {len(failed_flows)} not as expected",
+                highlight=False,
+            )
+        for failed in failed_flows:
+            console.print(f"flow: {failed.message}", highlight=False, soft_wrap=True, markup=False)
         console.print(
-            f"wrote {target}/: resources.json, manifests/, policy-report.json, summary.md, graph.mmd",
+            f"wrote {target}/: resources.json, manifests/, policy-report.json, flows-report.json, summary.md, graph.mmd",
             highlight=False,
             soft_wrap=True,
         )
-    return 1 if report_json.get("mandatory", 0) else 0
+    return 1 if report_json.get("mandatory", 0) or failed_flows else 0

@@ -1,8 +1,8 @@
 """Cilium values: valid for the chart, every image pinned to the catalog, kube-proxy replaced.
 
-The chart facts come from ../shared/upstream/cilium-chart (the published archives and their
-values schema); `helm template` is a real Helm 3 binary from ../shared/tools/get-helm. No
-cluster is contacted: this verifies what the chart would deploy from our values.
+The chart facts come from vendor/cilium-chart (the published archives and their values schema,
+sha256-checked against vendor/PROVENANCE.json); `helm template` is the real Helm 3 binary pinned
+in uv.lock (devtools/helm.py). No cluster is contacted: this verifies what the chart would deploy from our values.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from components.catalog import (
     pins_for,
 )
 from components.cilium import CiliumSettings, ClusterFacts, ProfileError, build_values
+from devtools.helm import helm_path
 from infra.config import ConfigError, parse_stack_config
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-CHARTS = SHARED / "upstream" / "cilium-chart"
+CHARTS = REPO / "vendor" / "cilium-chart"
 PROFILES = ("default", "throughput", "latency")
 
 
@@ -211,7 +211,12 @@ class TestCloudValues:
     def test_hubble_tls_is_stable_and_metrics_per_environment(self) -> None:
         staging = build_values(CiliumSettings(), facts("eks", environment="staging"))
         prod = build_values(CiliumSettings(), facts("eks", environment="prod"))
-        assert staging["hubble"]["tls"]["auto"]["method"] == "cronJob"
+        # The program's own certificates (components/hubble_tls.py), no certgen hook Job.
+        assert staging["hubble"]["tls"]["auto"] == {"enabled": False}
+        assert staging["hubble"]["tls"]["server"]["existingSecret"] == "hubble-server-certs"
+        assert staging["hubble"]["relay"]["tls"]["client"]["existingSecret"] == (
+            "hubble-relay-client-certs"
+        )
         assert staging["hubble"]["relay"]["enabled"] and staging["hubble"]["ui"]["enabled"]
         assert len(prod["hubble"]["metrics"]["enabled"]) < len(
             staging["hubble"]["metrics"]["enabled"]
@@ -236,8 +241,15 @@ class TestProfiles:
 
     def test_latency_on_eks_new_kernel(self) -> None:
         values = build_values(CiliumSettings(profile="latency"), facts("eks", (6, 12)))
-        assert values["loadBalancer"] == {"acceleration": "native"}
+        # native would need XDP on every ENI with MTU <= 3498; best-effort skips the others.
+        assert values["loadBalancer"] == {"acceleration": "best-effort"}
         assert values["bpf"]["datapathMode"] == "netkit"
+
+    def test_gke_workload_identity_uses_legacy_host_routing(self) -> None:
+        gke = facts("gke")
+        with_wi = ClusterFacts(**{**gke.__dict__, "workload_identity": True})
+        assert build_values(CiliumSettings(), with_wi)["bpf"]["hostLegacyRouting"] is True
+        assert "hostLegacyRouting" not in build_values(CiliumSettings(), gke)["bpf"]
 
     def test_throughput_features(self) -> None:
         values = build_values(CiliumSettings(profile="throughput"), facts("gke", (6, 12)))
@@ -301,20 +313,12 @@ class TestCatalog:
         assert problems == {("envoy.image", "digest"), ("certgen.image", "missing")}
 
 
-@cache
-def helm() -> str:
-    tool = SHARED / "tools" / "get-helm"
-    if not tool.exists():
-        pytest.skip("../shared/tools/get-helm is missing")
-    return subprocess.run([str(tool)], check=True, capture_output=True, text=True).stdout.strip()
-
-
 def render(values: dict[str, Any], version: str, tmp_path: Path) -> list[dict[str, Any]]:
     values_file = tmp_path / "values.yaml"
     values_file.write_text(yaml.safe_dump(values))
     result = subprocess.run(
         [
-            helm(),
+            str(helm_path()),
             "template",
             "cilium",
             str(CHARTS / f"cilium-{version}.tgz"),

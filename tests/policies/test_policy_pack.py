@@ -21,8 +21,10 @@ POSTURE = {
     "gke-workload-identity",
     "gke-shielded-nodes",
     "cluster-deletion-protection",
-    "helm-release-atomic",
+    "prod-resources-protected",
+    "helm-release-fails-safely",
     "no-istio-leftovers",
+    "eks-node-launch-template",
 }
 ALWAYS_ADVISORY = {"preview-unverifiable-values"}
 

@@ -1,7 +1,7 @@
 """Hold a real `pulumi stack export` against the offline plan's resources.json.
 
-Compared per resource, by URN: the set of URNs, type, custom, parent, provider (its URN part),
-dependencies, propertyDependencies and inputs. Fields that differ by construction are
+Compared per resource, by URN: the set of URNs, type, custom, parent, protect, retainOnDelete,
+provider (its URN part), dependencies, propertyDependencies and inputs. Fields that differ by construction are
 normalised first, and each such rule is listed in KNOWN_DIFFERENCES (printed by the
 conformance run and quoted in the README):
 """
@@ -45,7 +45,15 @@ KNOWN_DIFFERENCES = {
     ),
 }
 
-_COMPARED = ("type", "custom", "parent", "dependencies", "propertyDependencies")
+_COMPARED = (
+    "type",
+    "custom",
+    "parent",
+    "dependencies",
+    "propertyDependencies",
+    "protect",
+    "retainOnDelete",
+)
 
 
 def _is_default_provider(urn: str) -> bool:

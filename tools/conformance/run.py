@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from conformance.compare import KNOWN_DIFFERENCES, compare_exports
+from conformance.stand_in_provider import VERSIONS as STAND_INS
 
 REPO = Path(__file__).resolve().parents[2]
 STACKS = ("staging", "prod")
@@ -108,7 +109,7 @@ def write_plugins(run: Run) -> None:
         plugins / "python" / "pulumi-language-python",
         f'"{run.uv}" run --frozen --project "{REPO}" python -m conformance.language_host',
     )
-    for package in ("aws", "gcp", "kubernetes"):
+    for package in STAND_INS:
         _wrapper(
             plugins / f"{package}-stand-in" / f"pulumi-resource-{package}",
             f'"{sys.executable}" -m conformance.stand_in_provider {package}',
@@ -124,8 +125,11 @@ def write_project(run: Run, kubernetes: str) -> None:
     project["plugins"] = {
         "languages": [{"name": "python", "path": str(plugins / "python")}],
         "providers": [
-            {"name": "aws", "path": str(plugins / "aws-stand-in")},
-            {"name": "gcp", "path": str(plugins / "gcp-stand-in")},
+            *(
+                {"name": package, "path": str(plugins / f"{package}-stand-in")}
+                for package in STAND_INS
+                if package != "kubernetes"
+            ),
             {"name": "kubernetes", "path": str(k8s_dir)},
         ],
     }
@@ -244,7 +248,7 @@ def gate_verdict(run: Run, export: Path, stack: str) -> tuple[int, set[tuple[str
 
 
 def ups(run: Run) -> None:
-    print("up (stand-in providers for aws, gcp and kubernetes)", flush=True)
+    print(f"up (stand-in providers for {', '.join(STAND_INS)})", flush=True)
     write_project(run, "stand-in")
     for stack in STACKS:
         events = run.work / "logs" / f"up-{stack}-events.jsonl"

@@ -1,7 +1,8 @@
-"""Test-only stand-in for the `aws`, `gcp` and (for `pulumi up` only) `kubernetes` resource
-providers, speaking the real provider gRPC protocol to the real Pulumi engine.
+"""Test-only stand-in for the `aws`, `gcp`, `tls` and (for `pulumi up` only) `kubernetes`
+resource providers, speaking the real provider gRPC protocol to the real Pulumi engine.
 
-Why: pulumi-aws and pulumi-gcp embed patched Terraform providers and reach real clouds; the
+Why: pulumi-aws, pulumi-gcp and pulumi-tls embed patched Terraform providers (not buildable
+from the Go module proxy) and the cloud ones reach real clouds; the
 conformance run has neither credentials nor a network to them, and no Kubernetes API server
 exists for `up`. This plugin is written into a throw-away plugin folder by
 tools/conformance/run.py and named in that run's generated Pulumi.yaml `plugins:` section
@@ -29,7 +30,7 @@ from infra.mocks import MeshlessMocks
 
 #: What each stand-in reports as its version: the SDK version from uv.lock it stands in for,
 #: marked as a test build (semver build metadata).
-VERSIONS = {"aws": "7.51.1", "gcp": "10.2.0", "kubernetes": "4.34.2"}
+VERSIONS = {"aws": "7.51.1", "gcp": "10.2.0", "kubernetes": "4.34.2", "tls": "5.6.2"}
 
 
 def _to_python(struct: struct_pb2.Struct) -> dict[str, Any]:
