@@ -351,9 +351,18 @@ class Rehearsal:
         found: list[Finding] = []
         seen: set[frozenset[str]] = set()
         route_reported: set[str] = set()
+        # During `pulumi preview` of a new cluster its Kubernetes provider's kubeconfig is
+        # unknown, and the engine then hands AnalyzeStack an empty property bag for every
+        # resource on that provider (pulumi sdk/v3 resource/plugin/provider_plugin.go, Create:
+        # `if !pcfg.known { return CreateResponse{} }`; seen in `make conformance`). A release
+        # always has a chart, so empty means not known yet: which release waits, and for what,
+        # cannot be rehearsed; `pulumi up` and the offline plan rehearse it with the values.
+        unknown = {
+            self.cluster_of(n.urn) for n in self.nodes if n.type == _HELM_RELEASE and not n.props
+        }
         for node in self.nodes:
             cluster = self.cluster_of(node.urn)
-            if cluster is None:
+            if cluster is None or cluster in unknown:
                 continue
             for row in self._rules:
                 if row["kind"] == "provides" or not self.is_a(node, row["class"]):

@@ -182,19 +182,22 @@ class TestExportSecrets:
         assert hits and "unknown" in hits[0].message
 
 
-# The three stack policies that look for a cluster's Cilium release.
+# The stack policies that look for a cluster's Cilium release and what it waits for.
 RELEASE_WIRING = (
     "cluster-has-one-cilium-release",
     "eks-coredns-after-cilium",
     "network-policies-after-cilium",
+    "deploy-rehearsal",
 )
 
 
 def test_preview_of_a_new_cluster_does_not_block_on_empty_releases(gate, stack) -> None:
     """`pulumi preview` of a new cluster: the Kubernetes provider's kubeconfig is unknown, so
     the engine sends the releases (and everything else on that provider) to AnalyzeStack with
-    no properties at all (seen in `make conformance`). The wiring policies must not report
-    "no Cilium release" then; `pulumi up` checks them with the real values."""
+    no properties at all (seen in `make conformance`). The wiring policies and the deploy
+    rehearsal must not report "no Cilium release" then; `pulumi up` checks them with the real
+    values."""
+    assert not gate.run(stack).of("deploy-rehearsal")  # the compliant stack rehearses clean
     for name in (EKS_RELEASE, GKE_RELEASE):
         stack[name]["inputs"] = {}
     findings = gate.run(stack)
