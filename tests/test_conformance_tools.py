@@ -3,6 +3,7 @@ comparison and the stand-in provider's outputs (the real run is `make conformanc
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.proto import provider_pb2
 
 from conformance.compare import compare_exports
+from conformance.events import read_events, rehearsal_order_problems
 from conformance.stand_in_provider import StandInProvider, _to_python, _to_struct
 from infra.mocks import MeshlessMocks
 
@@ -124,3 +126,44 @@ def test_engine_provider_bookkeeping_is_not_a_difference() -> None:
     assert compare_exports(doc(provider), doc(changed)) == [
         f"{PROVIDER}: input region: plan=None engine='eu-west-1'"
     ]
+
+
+class TestRehearsalAgainstTheEventLog:
+    """`pulumi up --event-log` order vs the deploy rehearsal's 'finished before it starts'."""
+
+    cluster = f"{STACK}aws:eks/cluster:Cluster::c"
+    group = f"{STACK}aws:eks/nodeGroup:NodeGroup::g"
+    resources = (
+        {"urn": cluster, "type": "aws:eks/cluster:Cluster", "inputs": {"name": "c"}},
+        {"urn": group, "type": "aws:eks/nodeGroup:NodeGroup", "dependencies": [cluster]},
+    )
+
+    def events(self, tmp_path: Path, order: list[tuple[str, str]]) -> Path:
+        log = tmp_path / "events.jsonl"
+        lines = []
+        for seq, (kind, urn) in enumerate(order):
+            event = {"metadata": {"op": "create", "urn": urn}}
+            lines.append(json.dumps({"sequence": seq, kind: event}))
+        log.write_text("\n".join(lines) + "\n")
+        return log
+
+    def test_engine_order_that_keeps_the_claims(self, tmp_path: Path) -> None:
+        order = [
+            ("resourcePreEvent", self.cluster),
+            ("resOutputsEvent", self.cluster),
+            ("resourcePreEvent", self.group),
+            ("resOutputsEvent", self.group),
+        ]
+        started, finished = read_events(self.events(tmp_path, order))
+        assert rehearsal_order_problems(list(self.resources), started, finished) == []
+
+    def test_a_resource_started_before_its_dependency_finished(self, tmp_path: Path) -> None:
+        order = [
+            ("resourcePreEvent", self.cluster),
+            ("resourcePreEvent", self.group),
+            ("resOutputsEvent", self.cluster),
+            ("resOutputsEvent", self.group),
+        ]
+        started, finished = read_events(self.events(tmp_path, order))
+        (problem,) = rehearsal_order_problems(list(self.resources), started, finished)
+        assert problem.startswith(f"{self.group}: started (event 1) before {self.cluster}")

@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from conformance.compare import KNOWN_DIFFERENCES, compare_exports
+from conformance.events import read_events, rehearsal_order_problems
 from conformance.stand_in_provider import VERSIONS as STAND_INS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -282,6 +283,15 @@ def ups(run: Run) -> None:
         run.check(
             not problems,
             f"{stack}: export matches the plan's resources.json ({count} resources; {len(problems)} differences)",
+        )
+        started, finished = read_events(events)
+        order = rehearsal_order_problems(export_doc["deployment"]["resources"], started, finished)
+        for problem in order[:10]:
+            print(f"    {problem}", flush=True)
+        run.check(
+            bool(started) and not order,
+            f"{stack}: the engine created every resource after what the deploy rehearsal says "
+            f"it waits for ({len(started)} creates in the event log, {len(order)} out of order)",
         )
         code, verdict = gate_verdict(run, export, stack)
         plan_report = json.loads((planned / "policy-report.json").read_text())
