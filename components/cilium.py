@@ -137,6 +137,10 @@ class CiliumSettings(ConfigModel):
     image_overrides: dict[Literal[tuple(IMAGE_OVERRIDE_PATHS)], ImageOverride] = Field(  # type: ignore[valid-type]
         default_factory=dict
     )
+    # Upgrades (README, "Upgrading Cilium"): the minor being replaced during a minor upgrade,
+    # the reason a downgrade is intended, and the pre-flight image pull before either.
+    upgrade_compatibility: Annotated[str | None, Field(pattern=r"^\d+\.\d+$")] = None
+    downgrade_reason: Annotated[str | None, Field(min_length=10)] = None
 
     @field_validator("version")
     @classmethod
@@ -377,6 +381,8 @@ def build_values(settings: CiliumSettings, facts: ClusterFacts) -> dict[str, Any
         },
         "preflight": {"image": images["preflight.image"]},
     }
+    if settings.upgrade_compatibility is not None:
+        values["upgradeCompatibility"] = settings.upgrade_compatibility
     values.update(_cloud_values(facts, images))
     values.update(_profile_values(settings.profile, facts.cloud))
     return values

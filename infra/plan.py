@@ -271,6 +271,70 @@ def plan_stack(stack: str, stack_file: Path | None = None) -> PlanResult:
     return PlanResult(stack, stack_plan, record_program(stack, stack_plan, values))
 
 
+@dataclass
+class ReleaseChecks:
+    """What the rendered releases or the version moves block on, and their summary section."""
+
+    problems: list[str]
+    markdown: str
+    objects: int = 0
+
+
+def render_releases(
+    resources: list[dict[str, Any]],
+    owners: dict[str, str | None],
+    helm: Path,
+    manifests: Path,
+) -> ReleaseChecks:
+    """Render every Cilium release (infra/chart_render.py), write its objects, check them."""
+    from infra.chart_render import check_rendered, render_plan, write_rendered
+
+    releases = render_plan(resources, owners, helm)
+    written = write_rendered(releases, manifests)
+    problems = [p for release in releases for p in check_rendered(release)]
+    lines = ["## Rendered Cilium releases", ""]
+    for release in releases:
+        lines.append(
+            f"- `{release.folder}`: chart {release.version}, {len(release.objects)} objects "
+            f"rendered by Helm into `manifests/{release.folder}/`"
+        )
+    lines += [f"- ⛔ {problem}" for problem in problems]
+    if releases and not problems:
+        lines.append(
+            "- every container image is a catalog digest, cilium-config has "
+            'kube-proxy-replacement "true", no kube-proxy object'
+        )
+    return ReleaseChecks(problems, "\n".join(lines) + "\n\n", written)
+
+
+def check_upgrades(
+    base: list[dict[str, Any]] | None, head: list[dict[str, Any]], config: Any
+) -> ReleaseChecks:
+    """Version moves of the Cilium releases against a base plan (infra/upgrade.py)."""
+    from infra.upgrade import upgrade_steps, upgrades_markdown
+
+    if base is None:
+        return ReleaseChecks([], "")
+    reasons = {
+        f"{c.name}-cilium-release": c.cilium_settings.downgrade_reason
+        for c in config.clusters
+        if c.cilium_settings.downgrade_reason
+    }
+    steps = upgrade_steps(base, head, reasons)
+    return ReleaseChecks([p for s in steps for p in s.problems], upgrades_markdown(steps))
+
+
+def _base_resources(base_dir: Path) -> list[dict[str, Any]] | None:
+    """The base plan's resources for the upgrade rules; None when it has none to read (the
+    comparison itself reports that)."""
+    path = base_dir / "resources.json"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return list(document["deployment"]["resources"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _policy_config_for(stack: str, given: Path | None) -> Path | None:
     if given is not None:
         if not given.is_file():
@@ -287,14 +351,17 @@ def run(
     out_dir: Path | None = None,
     policy_config: Path | None = None,
     compare: Path | None = None,
+    upgrade_from: Path | None = None,
     console: Any = None,
 ) -> int:
     """The whole offline plan of one stack. Returns the exit code (0 clean, 1 blocked);
     raises ConfigError / PlanInputError for bad input (exit 2), before writing anything."""
     # Imported here: the gate starts the policy pack, the diff and graph are only for output.
+    from infra.chart_render import RenderError, find_helm
     from infra.diff import DiffInputError, compare_plans
     from infra.gate import GateError, load_policy_config, render_table, run_gate
     from infra.graph import render_mermaid
+    from infra.objdiff import diff_rendered, objects_markdown
     from infra.summary import render_summary
 
     policy_file = _policy_config_for(stack, policy_config)
@@ -303,10 +370,24 @@ def run(
             load_policy_config(policy_file)  # unreadable config: fail before writing anything
     except GateError as exc:
         raise PlanInputError(str(exc)) from None
+    try:
+        helm = find_helm()  # before anything is written: no half plan without renders
+    except RenderError as exc:
+        raise PlanInputError(str(exc)) from None
     result = plan_stack(stack, stack_file)
+    base_dir = upgrade_from or compare
+    base_resources = _base_resources(base_dir) if base_dir is not None else None
     target = out_dir or (REPO_ROOT / "out" / stack)
     document, manifests = write_plan(result, target)
     resources = document["deployment"]["resources"]
+    by_urn = {res["urn"]: res for res in resources}
+    owners = {res["urn"]: cluster_of(res, by_urn) for res in resources}
+    try:
+        rendered = render_releases(resources, owners, helm, target / "manifests")
+    except RenderError as exc:
+        raise PlanInputError(str(exc)) from None
+    manifests += rendered.objects
+    upgrades = check_upgrades(base_resources, resources, result.plan.config)
 
     try:
         report = run_gate(resources, policy_config=policy_file, stack=stack, project=PROJECT)
@@ -321,24 +402,27 @@ def run(
     if compare is not None:
         try:
             diff_markdown = compare_plans(compare, target).to_markdown(title=None)
+            diff_markdown += "\n" + objects_markdown(diff_rendered(compare, target))
         except DiffInputError as exc:
             diff_markdown = f"_No comparison: {exc}_"
 
     mermaid = render_mermaid(resources)
     (target / "graph.mmd").write_text(mermaid.rstrip() + "\n", encoding="utf-8")
-    by_urn = {res["urn"]: res for res in resources}
     summary = render_summary(
         stack=stack,
         config=result.plan.config,
         resources=resources,
-        cluster_of={res["urn"]: cluster_of(res, by_urn) for res in resources},
+        cluster_of=owners,
         report=report_json,
         warnings=result.plan.warnings,
         diff_markdown=diff_markdown,
         mermaid=mermaid,
         manifests=manifests,
+        releases_markdown=rendered.markdown + upgrades.markdown,
+        release_problems=len(rendered.problems + upgrades.problems),
     )
     (target / "summary.md").write_text(summary, encoding="utf-8")
+    blocking = rendered.problems + upgrades.problems
 
     if console is not None:
         console.print(summary.splitlines()[0], highlight=False, soft_wrap=True)
@@ -349,4 +433,6 @@ def run(
             highlight=False,
             soft_wrap=True,
         )
-    return 1 if report_json.get("mandatory", 0) else 0
+        for problem in blocking:
+            console.print(f"blocked: {problem}", highlight=False, markup=False, soft_wrap=True)
+    return 1 if report_json.get("mandatory", 0) or blocking else 0

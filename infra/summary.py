@@ -127,8 +127,16 @@ def render_summary(
     diff_markdown: str | None,
     mermaid: str | None,
     manifests: int,
+    releases_markdown: str = "",
+    release_problems: int = 0,
 ) -> str:
-    lines = [_verdict(stack, len(resources), report), ""]
+    verdict = _verdict(stack, len(resources), report)
+    if release_problems and not (report or {}).get("mandatory"):
+        verdict = (
+            f"⛔ **meshless plan `{stack}`: blocked** by {release_problems} Cilium release "
+            "check(s): see the rendered releases and version changes below"
+        )
+    lines = [verdict, ""]
     lines.append(
         f"Offline plan of stack `{stack}` ({config.environment}) under Pulumi mocks: what "
         f"`pulumi up --stack {stack}` would create. {manifests} Kubernetes objects and Helm "
@@ -141,6 +149,8 @@ def render_summary(
         lines += ["## Traffic-policy warnings", "", *_fold("Warnings", items, len(items))]
     if diff_markdown:
         lines += ["## Change against the base plan", "", diff_markdown.strip(), ""]
+    if releases_markdown:
+        lines += [releases_markdown.strip(), ""]
     lines += ["## Clusters", ""]
     lines += _cluster_tables(resources, cluster_of, config)
     if mermaid:
