@@ -6,9 +6,14 @@ CoreDNS), KMS envelope encryption of secrets, control-plane logs, managed node g
 until Cilium is ready, the IAM role the Cilium operator assumes (IRSA) to manage ENIs, and a
 Kubernetes provider whose kubeconfig is a secret.
 
-Not managed here: Cilium itself (components/cilium.py). CoreDNS is created by
-``add_addons`` once the caller has a Cilium release to wait for: without a CNI its pods
-would never start and the add-on would time out.
+Bootstrap order (what ``infra/program.py`` does with this component): control plane and the
+Kubernetes provider -> the Cilium release, which waits for nothing that needs a node ->
+``add_node_groups`` -> ``add_addons`` (CoreDNS, the cluster's readiness point) -> everything
+that needs Cilium's CRDs. A managed node group never turns ACTIVE without a CNI on its nodes
+(terraform-aws-modules/terraform-aws-eks #3106, #3139, #1972), so nothing may make the release
+wait for nodes; ``policies/rules/rehearsal.py`` proves the order on every plan and preview.
+
+Not managed here: Cilium itself (components/cilium.py).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from components.common import (
     check_kubernetes_version,
     check_unique_names,
     field_error,
+    resolve_protect,
     type_token,
 )
 from components.eks_nodes import instance_limits, max_pods, node_user_data
@@ -136,6 +142,9 @@ class EksClusterConfig(ConfigModel):
         default_factory=list
     )
     deletion_protection: bool | None = None
+    # Pulumi `protect` on the cluster, its node pools, its KMS key and its Cilium release;
+    # unset means on in prod (components/common.py resolve_protect).
+    protect: bool | None = None
     cilium: CiliumSettings = Field(default_factory=CiliumSettings)
     # Folder of traffic-policy YAML files (components/network_policy.py), relative to the repo.
     traffic_policies: str | None = None
@@ -261,6 +270,7 @@ class EksCluster(pulumi.ComponentResource):
     api_server_port: int = 443
     kubeconfig: pulumi.Output[str]
     operator_role_arn: pulumi.Output[str]
+    protect: bool
 
     def __init__(
         self,
@@ -273,6 +283,8 @@ class EksCluster(pulumi.ComponentResource):
         self._name = name
         self._config = config
         self._child = pulumi.ResourceOptions(parent=self)
+        # What a mistaken change must not delete: the cluster, its node groups, its key.
+        self.protect = resolve_protect(config.protect, environment)
         region = config.region
         tags = {"meshless:cluster": config.name, "meshless:environment": environment}
 
@@ -297,7 +309,7 @@ class EksCluster(pulumi.ComponentResource):
             deletion_window_in_days=30,
             region=region,
             tags=tags,
-            opts=self._child,
+            opts=pulumi.ResourceOptions(parent=self, protect=self.protect),
         )
         deletion_protection = (
             config.deletion_protection
@@ -335,12 +347,17 @@ class EksCluster(pulumi.ComponentResource):
             enabled_cluster_log_types=_LOG_TYPES,
             deletion_protection=deletion_protection,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[cluster_policy], protect=self.protect
+            ),
         )
 
         self._access_entries(name, config)
         self.operator_role_arn = self._operator_role(name, config, tags)
-        node_groups = self._node_groups(name, config, subnet_ids, tags)
+        # Node groups come later (add_node_groups), after the Cilium release: see the module
+        # docstring for the order and its sources.
+        self._subnet_ids, self._tags = subnet_ids, tags
+        self.node_groups: list[aws.eks.NodeGroup] = []
 
         endpoint = self.cluster.endpoint
         self.api_server_host = endpoint.apply(lambda url: url.removeprefix("https://").rstrip("/"))
@@ -353,9 +370,9 @@ class EksCluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            # Cilium's release waits for its DaemonSet to be ready; with no nodes yet it would
-            # time out and roll back (atomic), so everything on this provider waits for nodes.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=node_groups),
+            # No dependency on node groups: the Cilium release (the CNI) goes through this
+            # provider before any node exists, and the node groups wait for it.
+            opts=self._child,
         )
         self.register_outputs(
             {
@@ -529,12 +546,27 @@ class EksCluster(pulumi.ComponentResource):
         )
         return role.arn
 
+    def add_node_groups(self, after: list[pulumi.Resource]) -> list[aws.eks.NodeGroup]:
+        """The managed node groups, created once ``after`` (the Cilium release) is installed.
+
+        A managed node group only turns ACTIVE when its nodes are Ready, and a node is Ready
+        only once a CNI has written its config; with ``bootstrap_self_managed_addons=False``
+        there is no vpc-cni, so a node group created before Cilium fails with
+        ``NodeCreationFailure: Unhealthy nodes in the kubernetes cluster``
+        (terraform-aws-modules/terraform-aws-eks #3106 (the maintainer: control plane without
+        default add-ons, then the CNI, then node groups), #3139, #1972)."""
+        self.node_groups = self._node_groups(
+            self._name, self._config, self._subnet_ids, self._tags, after
+        )
+        return self.node_groups
+
     def _node_groups(
         self,
         name: str,
         config: EksClusterConfig,
         subnet_ids: pulumi.Input[list[str]],
         tags: dict[str, str],
+        after: list[pulumi.Resource],
     ) -> list[aws.eks.NodeGroup]:
         node_role = aws.iam.Role(
             f"{name}-node-role",
@@ -588,9 +620,10 @@ class EksCluster(pulumi.ComponentResource):
                 tags=tags,
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    depends_on=attachments,
+                    depends_on=[*attachments, *after],
                     # The autoscaler moves desired size; Pulumi must not fight it.
                     ignore_changes=["scalingConfig.desiredSize"],
+                    protect=self.protect,
                 ),
             )
             groups.append(group)
@@ -635,9 +668,14 @@ class EksCluster(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def add_addons(self, after: pulumi.Resource) -> list[aws.eks.Addon]:
-        """CoreDNS and the configured add-ons, created only once ``after`` (the Cilium release)
-        is ready: their pods need pod networking, which only Cilium provides here."""
+    def add_addons(self, after: list[pulumi.Resource]) -> list[aws.eks.Addon]:
+        """CoreDNS and the configured add-ons, created once ``after`` (the node groups, which
+        are ACTIVE only when Cilium runs on their nodes) exists: an add-on's pods need a node
+        with pod networking, and EKS waits for an add-on to turn ACTIVE (its Deployment
+        available). CoreDNS ACTIVE is the readiness point of the cluster: in ENI mode its pods
+        get addresses only from the Cilium operator, so the operator ran, and with it the
+        registration of the cilium.io CRDs (Cilium 1.16 operator, ``--skip-crd-creation``
+        false by default)."""
         names = [("coredns", None)] + [(a.name, a.version) for a in self._config.addons]
         return [
             aws.eks.Addon(
@@ -648,7 +686,7 @@ class EksCluster(pulumi.ComponentResource):
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 region=self._config.region,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[after]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after),
             )
             for addon, version in names
         ]

@@ -255,8 +255,28 @@ def _containers(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _allowed_images(release: RenderedRelease) -> set[str]:
-    pins = pins_for(release.version, release.cloud).values()
-    return {pin.reference for pin in pins} | {f"{pin.repository}@{pin.digest}" for pin in pins}
+    """Catalog references of the chart version: the upstream repository, or the one the values
+    name (a registry mirror, components/registry.py), always with the catalog's digest."""
+    allowed = set()
+    for path, pin in pins_for(release.version, release.cloud).items():
+        repositories = {pin.repository}
+        block = _lookup(release.values, path)
+        if isinstance(block, dict) and isinstance(block.get("repository"), str):
+            mirrored = block["repository"]
+            if path == "operator.image":  # the chart appends the cloud variant
+                mirrored += pin.repository.removeprefix(
+                    str(_lookup(_catalog_block(release.version, path), "repository"))
+                )
+            repositories.add(mirrored)
+        for repository in repositories:
+            allowed |= {f"{repository}:{pin.tag}@{pin.digest}", f"{repository}@{pin.digest}"}
+    return allowed
+
+
+def _catalog_block(version: str, path: str) -> dict[str, Any]:
+    from components.catalog import load_catalog
+
+    return dict(load_catalog()[version][path])
 
 
 def check_rendered(release: RenderedRelease) -> list[str]:

@@ -25,11 +25,13 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.export_format import (
+    CLUSTER_TYPES,
     REDACTED,
     RESOURCE_REF_SIG,
     SECRET_SIG,
     SIG_KEY,
     UNKNOWN_SENTINEL,
+    cluster_of,
     is_secret_envelope,
 )
 from infra.mocks import MeshlessMocks, RecordedResource, RecordingMonitor
@@ -40,14 +42,15 @@ __all__ = [
     "PROJECT",
     "PlanInputError",
     "PlanResult",
+    "cluster_of",
     "export_document",
     "read_stack_file",
     "record_program",
+    "stack_file_locator",
     "write_plan",
 ]
 
 PROJECT = "meshless"
-CLUSTER_TYPES = ("meshless:aws:EksCluster", "meshless:gcp:GkeCluster")
 
 
 class PlanInputError(Exception):
@@ -162,6 +165,11 @@ def export_document(stack: str, resources: list[RecordedResource]) -> dict[str, 
             entry["parent"] = res.parent
         if res.provider:
             entry["provider"] = res.provider
+        # As `pulumi stack export` writes them (apitype.ResourceV3): present only when true.
+        if res.protect:
+            entry["protect"] = True
+        if res.retain_on_delete:
+            entry["retainOnDelete"] = True
         entry["dependencies"] = sorted(set(res.dependencies))
         if res.property_dependencies:
             entry["propertyDependencies"] = {
@@ -175,16 +183,6 @@ def export_document(stack: str, resources: list[RecordedResource]) -> dict[str, 
             "resources": entries,
         },
     }
-
-
-def cluster_of(resource: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> str | None:
-    """The cluster a resource belongs to: the name of its nearest cluster component ancestor."""
-    current: dict[str, Any] | None = resource
-    while current is not None:
-        if current["type"] in CLUSTER_TYPES:
-            return current["urn"].rsplit("::", 1)[-1]
-        current = by_urn.get(current.get("parent", ""))
-    return None
 
 
 def _slug(text: str) -> str:
@@ -223,7 +221,7 @@ def write_manifests(resources: list[dict[str, Any]], directory: Path) -> int:
             header = (
                 f"# Helm release {inputs.get('name')} in {inputs.get('namespace')}: chart "
                 f"{inputs.get('chart')} {inputs.get('version')} from "
-                f"{(inputs.get('repositoryOpts') or {}).get('repo')}\n"
+                f"{(inputs.get('repositoryOpts') or {}).get('repo') or 'a local archive'}\n"
             )
             body = header + _dump_yaml(inputs.get("values", {}), sort_keys=True)
         elif "kind" in inputs and "metadata" in inputs:
@@ -324,6 +322,56 @@ def check_upgrades(
     return ReleaseChecks([p for s in steps for p in s.problems], upgrades_markdown(steps))
 
 
+def release_checks(
+    resources: list[dict[str, Any]],
+    owners: dict[str, str | None],
+    helm: Path,
+    target: Path,
+    base_dir: Path | None,
+    config: Any,
+) -> ReleaseChecks:
+    """The releases rendered and checked, and their version moves against the base plan."""
+    from infra.chart_render import RenderError
+
+    try:
+        rendered = render_releases(resources, owners, helm, target / "manifests")
+    except RenderError as exc:
+        raise PlanInputError(str(exc)) from None
+    base = _base_resources(base_dir) if base_dir is not None else None
+    upgrades = check_upgrades(base, resources, config)
+    return ReleaseChecks(
+        rendered.problems + upgrades.problems,
+        rendered.markdown + upgrades.markdown,
+        rendered.objects,
+    )
+
+
+@dataclass
+class Comparison:
+    """The plan against a base plan (`--compare`): resources, rendered objects, or why not."""
+
+    diff: Any = None
+    error: str | None = None
+    base_resources: list[dict[str, Any]] | None = None
+    objects_markdown: str = ""
+
+
+def compare_with(base_dir: Path | None, target: Path) -> Comparison:
+    from infra.diff import DiffInputError, compare_plans, load_plan
+    from infra.objdiff import diff_rendered, objects_markdown
+
+    if base_dir is None:
+        return Comparison()
+    try:
+        return Comparison(
+            diff=compare_plans(base_dir, target),
+            base_resources=list(load_plan(base_dir, "base").resources.values()),
+            objects_markdown=objects_markdown(diff_rendered(base_dir, target)),
+        )
+    except DiffInputError as exc:
+        return Comparison(error=str(exc))
+
+
 def _base_resources(base_dir: Path) -> list[dict[str, Any]] | None:
     """The base plan's resources for the upgrade rules; None when it has none to read (the
     comparison itself reports that)."""
@@ -344,6 +392,22 @@ def _policy_config_for(stack: str, given: Path | None) -> Path | None:
     return default if default.is_file() else None
 
 
+def stack_file_locator(stack_file: Path, by_urn: dict[str, dict[str, Any]]) -> Any:
+    """violation → the stack file line of the config key behind it, the file named relative
+    to the repository (as GitHub annotations want it) when it lies inside."""
+    from infra.stack_lines import StackFileIndex
+
+    path = stack_file.resolve()
+    display = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    index = StackFileIndex(path, display)
+
+    def locate(violation: Any) -> Any:
+        res = by_urn.get(violation.urn)
+        return index.locate(cluster_of(res, by_urn), violation.policy_name) if res else None
+
+    return locate
+
+
 def run(
     stack: str,
     *,
@@ -354,15 +418,17 @@ def run(
     upgrade_from: Path | None = None,
     console: Any = None,
 ) -> int:
-    """The whole offline plan of one stack. Returns the exit code (0 clean, 1 blocked);
+    """The whole offline plan of one stack. Returns the exit code (0 clean, 1 blocked by a
+    mandatory violation or an expected flow the policies do not honour);
     raises ConfigError / PlanInputError for bad input (exit 2), before writing anything."""
     # Imported here: the gate starts the policy pack, the diff and graph are only for output.
+    from components.flows.check import flows_markdown
     from infra.chart_render import RenderError, find_helm
-    from infra.diff import DiffInputError, compare_plans
-    from infra.gate import GateError, load_policy_config, render_table, run_gate
+    from infra.findings_log import emit_annotations, print_findings
+    from infra.flows import check_plan_flows
+    from infra.gate import GateError, load_policy_config, run_gate
     from infra.graph import render_mermaid
-    from infra.objdiff import diff_rendered, objects_markdown
-    from infra.summary import render_summary
+    from infra.summary import SummaryInputs, render_summary, verdict_line
 
     policy_file = _policy_config_for(stack, policy_config)
     try:
@@ -375,19 +441,15 @@ def run(
     except RenderError as exc:
         raise PlanInputError(str(exc)) from None
     result = plan_stack(stack, stack_file)
-    base_dir = upgrade_from or compare
-    base_resources = _base_resources(base_dir) if base_dir is not None else None
     target = out_dir or (REPO_ROOT / "out" / stack)
     document, manifests = write_plan(result, target)
     resources = document["deployment"]["resources"]
     by_urn = {res["urn"]: res for res in resources}
     owners = {res["urn"]: cluster_of(res, by_urn) for res in resources}
-    try:
-        rendered = render_releases(resources, owners, helm, target / "manifests")
-    except RenderError as exc:
-        raise PlanInputError(str(exc)) from None
-    manifests += rendered.objects
-    upgrades = check_upgrades(base_resources, resources, result.plan.config)
+    releases = release_checks(
+        resources, owners, helm, target, upgrade_from or compare, result.plan.config
+    )
+    manifests += releases.objects
 
     try:
         report = run_gate(resources, policy_config=policy_file, stack=stack, project=PROJECT)
@@ -398,41 +460,64 @@ def run(
         json.dumps(report_json, indent=2) + "\n", encoding="utf-8"
     )
 
-    diff_markdown = None
-    if compare is not None:
-        try:
-            diff_markdown = compare_plans(compare, target).to_markdown(title=None)
-            diff_markdown += "\n" + objects_markdown(diff_rendered(compare, target))
-        except DiffInputError as exc:
-            diff_markdown = f"_No comparison: {exc}_"
-
-    mermaid = render_mermaid(resources)
+    comparison = compare_with(compare, target)
+    names = [c.name for c in result.plan.config.clusters]
+    mermaid = render_mermaid(resources, base=comparison.base_resources, clusters=names)
     (target / "graph.mmd").write_text(mermaid.rstrip() + "\n", encoding="utf-8")
-    summary = render_summary(
+    inputs = SummaryInputs(
         stack=stack,
         config=result.plan.config,
         resources=resources,
         cluster_of=owners,
         report=report_json,
         warnings=result.plan.warnings,
-        diff_markdown=diff_markdown,
+        diff=comparison.diff,
+        diff_error=comparison.error,
         mermaid=mermaid,
         manifests=manifests,
-        releases_markdown=rendered.markdown + upgrades.markdown,
-        release_problems=len(rendered.problems + upgrades.problems),
+        releases_markdown=comparison.objects_markdown + releases.markdown,
+        release_problems=len(releases.problems),
     )
+    summary = render_summary(inputs)
+    # Expected flows (flows.yaml beside each cluster's policies) against the recorded CNPs.
+    flow_results = check_plan_flows(result.plan, resources)
+    failed_flows = [r for r in flow_results if not r.ok]
+    (target / "flows-report.json").write_text(
+        json.dumps(
+            [{"ok": r.ok, "cluster": r.cluster, "message": r.message} for r in flow_results],
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    summary += "\n" + flows_markdown(flow_results) if flow_results else ""
+    if failed_flows:
+        verdict, _, rest = summary.partition("\n")
+        summary = (
+            f"{verdict}\n\n❌ **{len(failed_flows)} expected flow(s) not as expected**: "
+            f"see Expected flows below.\n{rest}"
+        )
     (target / "summary.md").write_text(summary, encoding="utf-8")
-    blocking = rendered.problems + upgrades.problems
+    blocking = releases.problems
 
     if console is not None:
-        console.print(summary.splitlines()[0], highlight=False, soft_wrap=True)
-        if report_json.get("violations"):
-            render_table(report, console)
+        console.print(verdict_line(inputs, markdown=False), highlight=False, soft_wrap=True)
+        locate = stack_file_locator(stack_file or default_stack_file(stack), by_urn)
+        if report.violations:
+            print_findings(report, console, locate=locate)
+        emit_annotations(report.violations, console.file, locate)
+        if flow_results:
+            console.print(
+                f"expected flows: {len(flow_results)} checked, {len(failed_flows)} not as expected",
+                highlight=False,
+            )
+        for failed in failed_flows:
+            console.print(f"flow: {failed.message}", highlight=False, soft_wrap=True, markup=False)
         console.print(
-            f"wrote {target}/: resources.json, manifests/, policy-report.json, summary.md, graph.mmd",
+            f"wrote {target}/: resources.json, manifests/, policy-report.json, flows-report.json, summary.md, graph.mmd",
             highlight=False,
             soft_wrap=True,
         )
         for problem in blocking:
             console.print(f"blocked: {problem}", highlight=False, markup=False, soft_wrap=True)
-    return 1 if report_json.get("mandatory", 0) or blocking else 0
+    return 1 if report_json.get("mandatory", 0) or failed_flows or blocking else 0

@@ -88,6 +88,16 @@ class TestRenderedReleases:
                 images.add(container["image"])
         assert images and all("@sha256:" in i for i in images), images
 
+    def test_mirrored_images_pass_with_the_catalog_digest(self, tmp_path: Path) -> None:
+        mirror = "123456789012.dkr.ecr.us-east-1.amazonaws.com/quay.io"
+        document = _eks_only()
+        document["config"]["meshless:imageMirror"] = {"registries": {"quay.io": mirror}}
+        code, out = _plan(tmp_path, "mirrored", document)
+        assert code == 0, (out / "summary.md").read_text()
+        for obj in _rendered(out).values():
+            for _, container in render._containers(obj):
+                assert container["image"].startswith(mirror + "/cilium/"), container["image"]
+
     def test_renders_are_byte_stable(self, base_1_16: Path, tmp_path: Path) -> None:
         code, again = _plan(tmp_path, "again", _eks_only())
         assert code == 0

@@ -75,7 +75,7 @@ class TestExportShape:
         }
         assert components
         assert all(
-            re.fullmatch(r"meshless:(aws|gcp|cilium):[A-Z][A-Za-z]+", t) for t in components
+            re.fullmatch(r"meshless:(aws|gcp|cilium|deploy):[A-Z][A-Za-z]+", t) for t in components
         ), components
 
     @pytest.mark.parametrize("stack", STACKS)
@@ -144,25 +144,41 @@ class TestEksWithoutKubeProxy:
             assert TAINT in group["inputs"]["taints"], group["urn"]
 
     @pytest.mark.parametrize("stack", STACKS)
-    def test_coredns_waits_for_cilium(self, planned: dict[str, Path], stack: str) -> None:
+    def test_bootstrap_order(self, planned: dict[str, Path], stack: str) -> None:
+        """Control plane -> Cilium (no wait) -> node groups -> CoreDNS -> policies: a node group
+        only turns ACTIVE once a CNI runs on its nodes (terraform-aws-eks #3106)."""
         items = resources(planned[stack])
-        releases = {r["urn"] for r in of_type(items, "kubernetes:helm.sh/v3:Release")}
+        by_urn = {r["urn"]: r for r in items}
+        groups = {r["urn"] for r in of_type(items, "aws:eks/nodeGroup:NodeGroup")}
+        eks_releases = [
+            r
+            for r in of_type(items, "kubernetes:helm.sh/v3:Release")
+            if r["inputs"]["values"].get("eni")
+        ]
+        assert groups and eks_releases
+        for release in eks_releases:
+            assert release["inputs"]["skipAwait"] is True and release["inputs"]["atomic"] is False
+            provider = by_urn[release["provider"].rsplit("::", 1)[0]]
+            assert not set(provider["dependencies"]) & groups, provider["urn"]
+            for group in groups:
+                assert release["urn"] in by_urn[group]["dependencies"], group
         for addon in of_type(items, "aws:eks/addon:Addon"):
-            assert set(addon["dependencies"]) & releases, addon["urn"]
+            assert set(addon["dependencies"]) & groups, addon["urn"]
 
     @pytest.mark.parametrize("stack", STACKS)
-    def test_kubernetes_provider_waits_for_nodes(
-        self, planned: dict[str, Path], stack: str
-    ) -> None:
-        """Cilium's atomic release waits for its DaemonSet: it must not start before nodes exist."""
+    def test_gke_release_waits_after_node_pools(self, planned: dict[str, Path], stack: str) -> None:
+        """GKE pools turn RUNNING without our CNI, so the release goes after them and waits."""
         items = resources(planned[stack])
-        groups = {
-            r["urn"]
-            for r in items
-            if r["type"] in ("aws:eks/nodeGroup:NodeGroup", "gcp:container/nodePool:NodePool")
-        }
-        for provider in of_type(items, "pulumi:providers:kubernetes"):
-            assert set(provider["dependencies"]) & groups, provider["urn"]
+        pools = {r["urn"] for r in of_type(items, "gcp:container/nodePool:NodePool")}
+        gke_releases = [
+            r
+            for r in of_type(items, "kubernetes:helm.sh/v3:Release")
+            if r["inputs"]["values"].get("gke")
+        ]
+        assert pools and gke_releases
+        for release in gke_releases:
+            assert set(release["dependencies"]) & pools, release["urn"]
+            assert release["inputs"]["atomic"] is True
 
     def test_operator_can_manage_enis(self, planned: dict[str, Path]) -> None:
         (policy,) = of_type(resources(planned["staging"]), "aws:iam/rolePolicy:RolePolicy")
@@ -195,7 +211,10 @@ class TestCiliumPerCluster:
             inputs = release["inputs"]
             assert inputs["chart"] == "cilium" and inputs["version"] == "1.16.19"
             assert inputs["repositoryOpts"]["repo"] == "https://helm.cilium.io"
-            assert inputs["atomic"] is True and inputs["cleanupOnFail"] is True
+            # EKS installs before nodes exist (no wait, so not atomic); GKE waits, atomically.
+            waits = not inputs["values"].get("eni")
+            assert inputs["atomic"] is waits and inputs["skipAwait"] is not waits
+            assert inputs["cleanupOnFail"] is True
             assert inputs["values"]["kubeProxyReplacement"] is True
             assert inputs["values"]["k8sServicePort"] == 443
 
@@ -232,6 +251,34 @@ class TestOutputsForReviewers:
         assert report["pack"]["name"] == "meshless-guardrails"
         assert report["mandatory"] == 0
         assert (planned[stack] / "graph.mmd").read_text().startswith(("flowchart", "graph"))
+
+    def test_shop_call_graph_in_both_summaries_parses(
+        self, planned: dict[str, Path], mermaid_parse: Any
+    ) -> None:
+        graphs = []
+        for stack in STACKS:
+            summary = (planned[stack] / "summary.md").read_text()
+            graph = summary.split("```mermaid\n", 1)[1].split("```", 1)[0]
+            assert graph == (planned[stack] / "graph.mmd").read_text()
+            assert '"9090 gRPC Payments/{Authorize,Capture,Refund}"' in graph
+            assert "api.stripe.com" in graph and "entity ingress" in graph
+            graphs.append(graph)
+        assert all(r["ok"] for r in mermaid_parse(graphs))
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_counts_add_up(self, planned: dict[str, Path], stack: str) -> None:
+        summary = (planned[stack] / "summary.md").read_text()
+        total = len(resources(planned[stack]))
+        first = summary.splitlines()[0]
+        parts = re.search(r"(\d+) resources: (.*)$", first)
+        assert parts and int(parts[1]) == total
+        assert sum(int(n) for n in re.findall(r"(\d+) (?:in|outside)", parts[2])) == total
+        headings = re.findall(r"^### \S+ \(\w+\): (\d+) resources", summary, re.M)
+        # The stack resource and the deployer sit outside the clusters, and the verdict says so.
+        outside = re.search(r"(\d+) outside the clusters", parts[2])
+        assert outside and int(outside[1]) >= 1
+        assert sum(map(int, headings)) == total - int(outside[1])
+        assert summary.count("gets no upstream patches") == 1
 
     def test_gke_summary_says_kube_proxy_stays(self, planned: dict[str, Path]) -> None:
         assert "GKE keeps its own kube-proxy" in (planned["prod"] / "summary.md").read_text()
@@ -358,3 +405,93 @@ class TestGkeModesAndScale:
         assert (
             len(of_type(resources(out), "kubernetes:cilium.io/v2:CiliumNetworkPolicy")) >= 2 * 127
         )
+        graph = (out / "graph.mmd").read_text()
+        counts = re.findall(r'\["team-\d+<br/>(\d+) services"\]', graph)
+        # cloudIdentity renders per cloud (metadata server on GKE, STS on EKS), so the two
+        # clusters' policies differ and each cluster gets its own picture.
+        assert sum(map(int, counts)) == 2 * 127 and "svc_team" not in graph
+
+
+PROTECTED_TYPES = {
+    "aws:eks/cluster:Cluster",
+    "aws:eks/nodeGroup:NodeGroup",
+    "aws:kms/key:Key",
+    "gcp:container/cluster:Cluster",
+    "gcp:container/nodePool:NodePool",
+    "gcp:kms/cryptoKey:CryptoKey",
+    "kubernetes:helm.sh/v3:Release",
+}
+
+
+class TestProtection:
+    """Prod's clusters, nodes, keys and Cilium cannot be deleted by a mistaken change."""
+
+    def test_prod_protects_what_must_not_be_deleted(self, planned: dict[str, Path]) -> None:
+        items = resources(planned["prod"])
+        protected = {r["urn"] for r in items if r.get("protect") is True}
+        listed = [r for r in items if r["type"] in PROTECTED_TYPES]
+        assert {r["type"] for r in listed} == PROTECTED_TYPES  # both clouds are in prod
+        assert [r["urn"] for r in listed if r["urn"] not in protected] == []
+        # Only those: a protected VPC or IAM role would just make teardown harder.
+        assert {r["type"] for r in items if r["urn"] in protected} == PROTECTED_TYPES
+        retained = [r["type"] for r in items if r.get("retainOnDelete")]
+        assert retained == ["kubernetes:helm.sh/v3:Release"] * 2
+
+    def test_staging_protects_nothing(self, planned: dict[str, Path]) -> None:
+        items = resources(planned["staging"])
+        assert [r["urn"] for r in items if "protect" in r or "retainOnDelete" in r] == []
+
+    def test_prod_with_protection_lifted_is_blocked(self, tmp_path: Path) -> None:
+        document = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())
+        eks = next(c for c in document["config"]["meshless:clusters"] if c["cloud"] == "eks")
+        document["config"]["meshless:clusters"] = [{**eks, "protect": False}]
+        document["config"]["meshless:deployer"]["reaches"] = [eks["name"]]
+        stack_file = tmp_path / "Pulumi.prod.yaml"
+        stack_file.write_text(yaml.safe_dump(document))
+        out = tmp_path / "out"
+        assert run_plan("prod", out, stack_file) == 1
+        report = json.loads((out / "policy-report.json").read_text())
+        flagged = {v["urn"].rsplit("::", 1)[-1] for v in report["violations"]}
+        assert {v["policy"] for v in report["violations"]} == {"prod-resources-protected"}
+        assert flagged == {
+            "prod-eks-use1-cluster",
+            "prod-eks-use1-general",
+            "prod-eks-use1-system",
+            "prod-eks-use1-secrets-key",
+            "prod-eks-use1-cilium-release",
+        }
+
+
+class TestCreationPhases:
+    """summary.md shows the rehearsal's creation order: on EKS Cilium before the node groups."""
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_summary_lists_phases_per_cluster(self, planned: dict[str, Path], stack: str) -> None:
+        summary = (planned[stack] / "summary.md").read_text()
+        section = summary.split("## Creation order (deploy rehearsal)", 1)[1]
+        eks = section.split("**", 2)[2].split("**")[0]
+        assert eks.index("(no wait)") < eks.index("NodeGroup") < eks.index("coredns")
+
+
+class TestHubbleTls:
+    """Hubble's certificates come from the program: no hook Job, no diff between previews."""
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_release_uses_program_made_secrets(self, planned: dict[str, Path], stack: str) -> None:
+        items = resources(planned[stack])
+        secrets = {r["urn"]: r for r in of_type(items, "kubernetes:core/v1:Secret")}
+        for release in of_type(items, "kubernetes:helm.sh/v3:Release"):
+            tls = release["inputs"]["values"]["hubble"]["tls"]
+            assert tls["auto"] == {"enabled": False}
+            mine = {
+                secrets[urn]["inputs"]["metadata"]["name"]
+                for urn in release["dependencies"]
+                if urn in secrets
+                and secrets[urn]["provider"] == release["provider"]  # same cluster
+            }
+            assert mine == {"hubble-server-certs", "hubble-relay-client-certs"}, release["urn"]
+        for secret in secrets.values():
+            assert secret["inputs"]["type"] == "kubernetes.io/tls"
+            assert secret["inputs"]["stringData"]["ciphertext"] == "[secret]"
+        keys = of_type(items, "tls:index/privateKey:PrivateKey")
+        assert keys and all(k["outputs"]["privateKeyPem"]["ciphertext"] == "[secret]" for k in keys)

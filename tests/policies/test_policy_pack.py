@@ -21,7 +21,8 @@ POSTURE = {
     "gke-workload-identity",
     "gke-shielded-nodes",
     "cluster-deletion-protection",
-    "helm-release-atomic",
+    "prod-resources-protected",
+    "helm-release-fails-safely",
     "no-istio-leftovers",
     "eks-node-launch-template",
 }
