@@ -277,6 +277,120 @@ def plan_stack(stack: str, stack_file: Path | None = None) -> PlanResult:
     return PlanResult(stack, stack_plan, resources)
 
 
+@dataclass
+class ReleaseChecks:
+    """What the rendered releases or the version moves block on, and their summary section."""
+
+    problems: list[str]
+    markdown: str
+    objects: int = 0
+
+
+def render_releases(
+    resources: list[dict[str, Any]],
+    owners: dict[str, str | None],
+    helm: Path,
+    manifests: Path,
+) -> ReleaseChecks:
+    """Render every Cilium release (infra/chart_render.py), write its objects, check them."""
+    from infra.chart_render import check_rendered, render_plan, write_rendered
+
+    releases = render_plan(resources, owners, helm)
+    written = write_rendered(releases, manifests)
+    problems = [p for release in releases for p in check_rendered(release)]
+    lines = ["## Rendered Cilium releases", ""]
+    for release in releases:
+        lines.append(
+            f"- `{release.folder}`: chart {release.version}, {len(release.objects)} objects "
+            f"rendered by Helm into `manifests/{release.folder}/`"
+        )
+    lines += [f"- ⛔ {problem}" for problem in problems]
+    if releases and not problems:
+        lines.append(
+            "- every container image is a catalog digest, cilium-config has "
+            'kube-proxy-replacement "true", no kube-proxy object'
+        )
+    return ReleaseChecks(problems, "\n".join(lines) + "\n\n", written)
+
+
+def check_upgrades(
+    base: list[dict[str, Any]] | None, head: list[dict[str, Any]], config: Any
+) -> ReleaseChecks:
+    """Version moves of the Cilium releases against a base plan (infra/upgrade.py)."""
+    from infra.upgrade import upgrade_steps, upgrades_markdown
+
+    if base is None:
+        return ReleaseChecks([], "")
+    reasons = {
+        f"{c.name}-cilium-release": c.cilium_settings.downgrade_reason
+        for c in config.clusters
+        if c.cilium_settings.downgrade_reason
+    }
+    steps = upgrade_steps(base, head, reasons)
+    return ReleaseChecks([p for s in steps for p in s.problems], upgrades_markdown(steps))
+
+
+def release_checks(
+    resources: list[dict[str, Any]],
+    owners: dict[str, str | None],
+    helm: Path,
+    target: Path,
+    base_dir: Path | None,
+    config: Any,
+) -> ReleaseChecks:
+    """The releases rendered and checked, and their version moves against the base plan."""
+    from infra.chart_render import RenderError
+
+    try:
+        rendered = render_releases(resources, owners, helm, target / "manifests")
+    except RenderError as exc:
+        raise PlanInputError(str(exc)) from None
+    base = _base_resources(base_dir) if base_dir is not None else None
+    upgrades = check_upgrades(base, resources, config)
+    return ReleaseChecks(
+        rendered.problems + upgrades.problems,
+        rendered.markdown + upgrades.markdown,
+        rendered.objects,
+    )
+
+
+@dataclass
+class Comparison:
+    """The plan against a base plan (`--compare`): resources, rendered objects, or why not."""
+
+    diff: Any = None
+    error: str | None = None
+    base_resources: list[dict[str, Any]] | None = None
+    objects_markdown: str = ""
+
+
+def compare_with(base_dir: Path | None, target: Path) -> Comparison:
+    from infra.diff import DiffInputError, compare_plans, load_plan
+    from infra.objdiff import diff_rendered, objects_markdown
+
+    if base_dir is None:
+        return Comparison()
+    try:
+        return Comparison(
+            diff=compare_plans(base_dir, target),
+            base_resources=list(load_plan(base_dir, "base").resources.values()),
+            objects_markdown=objects_markdown(diff_rendered(base_dir, target)),
+        )
+    except DiffInputError as exc:
+        return Comparison(error=str(exc))
+
+
+def _base_resources(base_dir: Path) -> list[dict[str, Any]] | None:
+    """The base plan's resources for the upgrade rules; None when it has none to read (the
+    comparison itself reports that)."""
+    path = base_dir / "resources.json"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return list(document["deployment"]["resources"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _policy_config_for(stack: str, given: Path | None) -> Path | None:
     if given is not None:
         if not given.is_file():
@@ -309,6 +423,7 @@ def run(
     out_dir: Path | None = None,
     policy_config: Path | None = None,
     compare: Path | None = None,
+    upgrade_from: Path | None = None,
     console: Any = None,
 ) -> int:
     """The whole offline plan of one stack. Returns the exit code (0 clean, 1 blocked by a
@@ -316,7 +431,7 @@ def run(
     raises ConfigError / PlanInputError for bad input (exit 2), before writing anything."""
     # Imported here: the gate starts the policy pack, the diff and graph are only for output.
     from components.flows.check import flows_markdown
-    from infra.diff import DiffInputError, compare_plans, load_plan
+    from infra.chart_render import RenderError, find_helm
     from infra.findings_log import emit_annotations, print_findings
     from infra.flows import check_plan_flows
     from infra.gate import GateError, load_policy_config, run_gate
@@ -329,10 +444,20 @@ def run(
             load_policy_config(policy_file)  # unreadable config: fail before writing anything
     except GateError as exc:
         raise PlanInputError(str(exc)) from None
+    try:
+        helm = find_helm()  # before anything is written: no half plan without renders
+    except RenderError as exc:
+        raise PlanInputError(str(exc)) from None
     result = plan_stack(stack, stack_file)
     target = out_dir or (REPO_ROOT / "out" / stack)
     document, manifests = write_plan(result, target)
     resources = document["deployment"]["resources"]
+    by_urn = {res["urn"]: res for res in resources}
+    owners = {res["urn"]: cluster_of(res, by_urn) for res in resources}
+    releases = release_checks(
+        resources, owners, helm, target, upgrade_from or compare, result.plan.config
+    )
+    manifests += releases.objects
 
     try:
         report = run_gate(resources, policy_config=policy_file, stack=stack, project=PROJECT)
@@ -343,29 +468,23 @@ def run(
         json.dumps(report_json, indent=2) + "\n", encoding="utf-8"
     )
 
-    diff = diff_error = base_resources = None
-    if compare is not None:
-        try:
-            diff = compare_plans(compare, target)
-            base_resources = list(load_plan(compare, "base").resources.values())
-        except DiffInputError as exc:
-            diff_error = str(exc)
-
+    comparison = compare_with(compare, target)
     names = [c.name for c in result.plan.config.clusters]
-    mermaid = render_mermaid(resources, base=base_resources, clusters=names)
+    mermaid = render_mermaid(resources, base=comparison.base_resources, clusters=names)
     (target / "graph.mmd").write_text(mermaid.rstrip() + "\n", encoding="utf-8")
-    by_urn = {res["urn"]: res for res in resources}
     inputs = SummaryInputs(
         stack=stack,
         config=result.plan.config,
         resources=resources,
-        cluster_of={res["urn"]: cluster_of(res, by_urn) for res in resources},
+        cluster_of=owners,
         report=report_json,
         warnings=result.plan.warnings,
-        diff=diff,
-        diff_error=diff_error,
+        diff=comparison.diff,
+        diff_error=comparison.error,
         mermaid=mermaid,
         manifests=manifests,
+        releases_markdown=comparison.objects_markdown + releases.markdown,
+        release_problems=len(releases.problems),
     )
     summary = render_summary(inputs)
     # Expected flows (flows.yaml beside each cluster's policies) against the recorded CNPs.
@@ -387,6 +506,7 @@ def run(
             f"see Expected flows below.\n{rest}"
         )
     (target / "summary.md").write_text(summary, encoding="utf-8")
+    blocking = releases.problems
 
     if console is not None:
         console.print(verdict_line(inputs, markdown=False), highlight=False, soft_wrap=True)
@@ -406,4 +526,6 @@ def run(
             highlight=False,
             soft_wrap=True,
         )
-    return 1 if report_json.get("mandatory", 0) or failed_flows else 0
+        for problem in blocking:
+            console.print(f"blocked: {problem}", highlight=False, markup=False, soft_wrap=True)
+    return 1 if report_json.get("mandatory", 0) or failed_flows or blocking else 0
