@@ -1,8 +1,8 @@
 """What the Pulumi engine refuses but the SDK's mock monitor accepts, checked on a recorded plan.
 
 The mock monitor answers every RegisterResource without looking at the rest of the graph, so
-a plan could show a deployment the engine would stop half-way. Two rules live here (the
-duplicate-URN rule is enforced where the mock monitor records a registration):
+a plan could show a deployment the engine would stop half-way. Two rules live here; duplicate
+URNs belong where the mock monitor records a registration (infra/mocks.py), not here:
 
 - A resource's `provider` must be a provider resource (`pulumi:providers:<package>`) already
   registered in this deployment. The engine looks the reference up when the resource

@@ -324,12 +324,30 @@ def main() -> int:
         "--only", choices=("preview", "up"), help="run one half (while working on it)"
     )
     args = parser.parse_args()
+    if not (args.bin_dir / "pulumi").is_file():
+        print(
+            f"conformance: no pulumi CLI in {args.bin_dir}; run `make tools` first", file=sys.stderr
+        )
+        return 2
+    if args.kubernetes_dir and not (args.kubernetes_dir / "pulumi-resource-kubernetes").is_file():
+        print(
+            f"conformance: no pulumi-resource-kubernetes in {args.kubernetes_dir}; run `make tools`",
+            file=sys.stderr,
+        )
+        return 2
     work = Path(tempfile.mkdtemp(prefix="meshless-conformance-"))
     k8s = args.kubernetes_dir.resolve() if args.kubernetes_dir else None
     run = Run(work, args.bin_dir.resolve(), k8s, uv=str(Path(args.uv).resolve()))
     started = time.monotonic()
     print(f"conformance work folder: {work}", flush=True)
-    prepare(run, args.cache.resolve())
+    try:
+        prepare(run, args.cache.resolve())
+    except subprocess.CalledProcessError as exc:
+        print(
+            f"conformance: making the policy pack's venv failed ({exc}); PyPI must be reachable",
+            file=sys.stderr,
+        )
+        return 2
     run.pulumi("version", "version")
     login = run.pulumi("login", "login", f"file://{work / 'state'}")
     run.check(login.returncode == 0, "pulumi login to a local file backend")
