@@ -31,7 +31,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from infra.export_format import RESOURCE_REF_SIG, SECRET_SIG, SIG_KEY, UNKNOWN_SENTINEL
+from infra.export_format import ENCRYPTED_SENTINEL, RESOURCE_REF_SIG, SECRET_SIG, SIG_KEY
 
 if TYPE_CHECKING:
     import grpc
@@ -278,8 +278,10 @@ def _engine_value(value: Any) -> Any:
                 inner = json.loads(value["plaintext"])
             except (TypeError, json.JSONDecodeError):
                 inner = value["plaintext"]
-        else:  # encrypted in the export: not readable here, so not verifiable either
-            inner = value.get("value", UNKNOWN_SENTINEL)
+        elif "value" in value:
+            inner = value["value"]
+        else:  # only ciphertext: not readable here; the pack's secret-values-readable says so
+            inner = ENCRYPTED_SENTINEL
         return {SIG_KEY: SECRET_SIG, "value": _engine_value(inner)}
     if sig == RESOURCE_REF_SIG:
         return value.get("id") or value.get("urn", "")

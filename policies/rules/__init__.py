@@ -14,6 +14,7 @@ from .digests import (
     CILIUM_IMAGES_DIGEST_PINNED,
     WORKLOAD_IMAGES_DIGEST_PINNED,
 )
+from .install import CILIUM_INSTALLED_OUR_WAY, SECRET_VALUES_READABLE, SUPPORTED_PROVIDERS
 from .l7 import HUBBLE_RELAY_ENABLED, L7_PROXY_READY
 from .posture import (
     CLUSTER_API_ENDPOINT_RESTRICTED,
@@ -55,6 +56,8 @@ STRICT_MODE: list[Policy] = [
     EKS_NO_BOOTSTRAP_ADDONS,
     NO_KUBE_PROXY_OBJECTS,
     GKE_MODE_STATED,
+    CILIUM_INSTALLED_OUR_WAY,
+    SUPPORTED_PROVIDERS,
 ]
 # Correctness of the Cilium install itself: L7 enforcement, ordering, node taints.
 WIRING: list[Policy] = [
@@ -75,6 +78,7 @@ POSTURE: list[Policy] = [
     CLUSTER_DELETION_PROTECTION,
     HELM_RELEASE_ATOMIC,
     NO_ISTIO_LEFTOVERS,
+    SECRET_VALUES_READABLE,
 ]
 PREVIEW: list[Policy] = [PREVIEW_UNVERIFIABLE_VALUES]
 

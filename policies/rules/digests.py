@@ -106,8 +106,8 @@ def _validate_images_pinned(res: Resource, report: Report, _config: Mapping[str,
         )
         return
     version = res.props.get("version", MISSING)
-    for path, containers in container_lists(values, version):
-        for problem in _container_list_problems(containers):
+    for path, listed in container_lists(values, version):
+        for problem in _container_list_problems(listed):
             report(
                 f"{label}: {path} adds containers to the chart's pods, and {problem}. Pin "
                 "the image as repository[:tag]@sha256:<digest> or remove the container"

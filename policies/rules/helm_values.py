@@ -20,7 +20,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
-from ._values import MISSING, UNKNOWNS, is_unknown
+from pulumi_policy import proxy as _proxy
+
+from ._values import MISSING, is_unknown
 
 __all__ = [
     "UNREADABLE_VALUES",
@@ -32,7 +34,7 @@ __all__ = [
 
 _DATA: Final = Path(__file__).resolve().parent.parent / "data" / "cilium-chart-paths.json"
 # Reported as "unknown": an unreadable values file hides every key, like a computed value.
-UNREADABLE_VALUES: Final = next(iter(sorted(UNKNOWNS)))
+UNREADABLE_VALUES: Final = _proxy.UNKNOWN_OBJECT_VALUE
 
 
 @cache

@@ -1,0 +1,247 @@
+"""One Cilium per cluster, installed only our way; only providers the pack can judge; and no
+verdict of "clean" on values the gate could not read.
+
+Our way is one ``kubernetes:helm.sh/v3:Release`` of chart ``cilium`` from
+https://helm.cilium.io (components/cilium.py). Everything else that installs Cilium escapes
+part of the pack: a ``helm.sh/v4:Chart`` or v3 ``Chart`` renders its objects client-side (the
+digest and kube-proxy policies were written for the Release's values), a chart given as a local
+folder or archive is whatever is on the deployer's disk, and a rendered child declared on its
+own (a ``cilium-config`` ConfigMap with another kube-proxy-replacement mode, a second agent
+DaemonSet) changes the running Cilium behind the release's back. They are recognised by what
+they are (chart, config map name, Cilium images and binaries), not by resource names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+from pulumi_policy import EnforcementLevel
+
+from ._policy import Report, Resource, StackReport, of_types, resource_policy, stack_policy
+from ._values import describe, is_encrypted, lookup, resource_label
+from .cilium import is_cilium_release
+from .kinds import (
+    EKS_ADDON,
+    EKS_CLUSTER,
+    EKS_NODE_GROUP,
+    GKE_CLUSTER,
+    GKE_NODE_POOL,
+    HELM_INSTALLS,
+    HELM_RELEASE,
+)
+from .pods import Container, containers, kind_of
+
+__all__ = ["CILIUM_INSTALLED_OUR_WAY", "SECRET_VALUES_READABLE", "SUPPORTED_PROVIDERS"]
+
+# The scheme is cilium-chart-version-exact's business (https only); this is about the source.
+_OUR_REPO: Final = re.compile(r"^https?://helm\.cilium\.io/?$")
+# The publisher's OCI copy of the same chart (https://docs.cilium.io: "helm install cilium
+# oci://quay.io/cilium/charts/cilium").
+_OUR_OCI: Final = "oci://quay.io/cilium/charts/cilium"
+# Cilium's own images: anything published under a "cilium" organisation (quay.io/cilium/...,
+# a mirror's .../cilium/...), or a repository named like a Cilium component.
+_CILIUM_IMAGE: Final = re.compile(
+    r"(^|/)cilium/[\w.-]+$|(^|/)(cilium[\w.-]*|hubble-relay|clustermesh-apiserver|"
+    r"operator-(generic|aws|azure|alibabacloud))$",
+    re.I,
+)
+_CILIUM_BINARY: Final = re.compile(r"(^|/)(cilium-agent|cilium-operator[\w-]*)(\s|$)")
+_CILIUM_CONFIG_MAPS: Final = {"cilium-config"}
+
+
+def _repository(image: str) -> str:
+    """``quay.io/cilium/cilium:v1.16@sha256:..`` -> ``quay.io/cilium/cilium``."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)
+    if ":" in last[-1]:
+        name = name[: name.rindex(":")]
+    return name.strip()
+
+
+def _cilium_container(container: Container) -> str | None:
+    if isinstance(container.image, str) and _CILIUM_IMAGE.search(_repository(container.image)):
+        return f"runs the Cilium image {describe(container.image)}"
+    data = container.data if isinstance(container.data, dict) else {}
+    for key in ("command", "args"):
+        words = data.get(key)
+        for word in words if isinstance(words, list) else [words]:
+            if isinstance(word, str) and _CILIUM_BINARY.search(word):
+                return f"runs {describe(word)}"
+    return None
+
+
+def _objects(res: Resource) -> Iterator[dict[str, Any]]:
+    """The object a Kubernetes resource declares, or each item of a List."""
+    _, shape = kind_of(res.type)
+    items = res.props.get("items")
+    if (shape == "list" or res.type.endswith(":List")) and isinstance(items, list):
+        yield from (item for item in items if isinstance(item, dict))
+    else:
+        yield res.props
+
+
+def _config_map_problem(res: Resource) -> str | None:
+    kind, _ = kind_of(res.type)
+    for obj in _objects(res):
+        obj_kind = obj.get("kind") if res.type.endswith(":List") else kind
+        name = lookup(obj, "metadata.name")
+        if obj_kind in ("ConfigMap", "ConfigMapPatch") and name in _CILIUM_CONFIG_MAPS:
+            mode = lookup(obj, "data.kube-proxy-replacement")
+            return (
+                f"declares Cilium's own config map {describe(name)} (kube-proxy-replacement "
+                f"{describe(mode)}), which the Cilium release renders and owns"
+            )
+    return None
+
+
+def _install_problem(res: Resource) -> str | None:
+    """Why this resource installs or changes Cilium other than through our release."""
+    if res.type in HELM_INSTALLS:
+        if not is_cilium_release(res.props):
+            return None
+        if res.type != HELM_RELEASE:
+            return (
+                f"installs Cilium as a {res.type.rsplit(':', 2)[-2]} {res.type.rsplit(':', 1)[-1]}"
+            )
+        chart, repo = res.props.get("chart"), lookup(res.props, "repositoryOpts.repo")
+        published = chart == "cilium" and isinstance(repo, str) and bool(_OUR_REPO.match(repo))
+        if not published and chart != _OUR_OCI:
+            return (
+                f"installs Cilium from chart {describe(chart)} (repository {describe(repo)}), "
+                "not the published chart: a local folder, archive or other source is "
+                "whatever happens to be on the deployer's disk"
+            )
+        return None
+    if not res.type.startswith("kubernetes:"):
+        return None
+    problem = _config_map_problem(res)
+    if problem:
+        return problem
+    for container in containers(res.props):
+        sign = _cilium_container(container)
+        if sign:
+            return f"container '{container.name}' ({container.path}) {sign}: a second Cilium"
+    return None
+
+
+def _validate_installed(
+    resources: list[Resource], report: StackReport, _config: Mapping[str, Any]
+) -> None:
+    for res in resources:
+        problem = _install_problem(res)
+        if problem:
+            report(
+                f"{resource_label(res.type, res.name)} {problem}. Each cluster runs one Cilium, "
+                "installed only by its CiliumRelease (kubernetes:helm.sh/v3:Release of chart "
+                '"cilium" from https://helm.cilium.io); change the release\'s values instead '
+                "and remove this resource",
+                res.urn,
+            )
+
+
+CILIUM_INSTALLED_OUR_WAY = stack_policy(
+    name="cilium-installed-our-way",
+    description=(
+        "Cilium reaches a cluster only through its CiliumRelease: no helm.sh/v4 or v3 Chart "
+        "of Cilium, no Cilium chart from a local folder or archive, and no Cilium piece "
+        "declared on its own (cilium-config, a Cilium agent/operator/Envoy container in any "
+        "kind, patch or list)."
+    ),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=_validate_installed,
+    needs_props=lambda t: t.startswith("kubernetes:"),
+)
+
+# Modules that create EKS or GKE resources, in any provider package.
+_CLUSTER_MODULES: Final = re.compile(r"^(eks|container|gke)(/|$)", re.I)
+_JUDGED_PACKAGES: Final = {"aws", "gcp"}
+
+
+def _unsupported(resource_type: str) -> str | None:
+    parts = resource_type.split(":")
+    if len(parts) != 3 or parts[0] in ("pulumi", "kubernetes", "meshless"):
+        return None
+    package, module = parts[0], parts[1]
+    if package in _JUDGED_PACKAGES:
+        return None
+    if package == "eks" or _CLUSTER_MODULES.match(module):
+        return package
+    return None
+
+
+def _validate_providers(
+    resources: list[Resource], report: StackReport, _config: Mapping[str, Any]
+) -> None:
+    for res in resources:
+        package = _unsupported(res.type)
+        if package:
+            report(
+                f"{resource_label(res.type, res.name)} is an EKS/GKE resource of the "
+                f"'{package}' provider, which meshless does not support: the pack judges EKS "
+                "and GKE (add-ons, bootstrap add-ons, endpoint, encryption) only as the aws and "
+                "gcp providers declare them, so this one would pass unchecked. Declare it with "
+                "the aws (aws:eks/...) or gcp (gcp:container/...) provider",
+                res.urn,
+            )
+
+
+SUPPORTED_PROVIDERS = stack_policy(
+    name="supported-cluster-providers",
+    description=(
+        "EKS and GKE resources come from the aws and gcp providers only; any other provider "
+        "that can create them (aws-native, google-native, pulumi-eks, ...) is refused, "
+        "because the pack's cluster policies would not see it."
+    ),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=_validate_providers,
+    needs_props=lambda _t: False,
+)
+
+_SECRET_JUDGED: Final = (
+    EKS_CLUSTER,
+    GKE_CLUSTER,
+    EKS_ADDON,
+    EKS_NODE_GROUP,
+    GKE_NODE_POOL,
+    *HELM_INSTALLS,
+)
+
+
+def _encrypted_paths(value: Any, here: str) -> Iterator[str]:
+    if is_encrypted(value):
+        yield here or "(the whole resource)"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _encrypted_paths(item, f"{here}.{key}" if here else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _encrypted_paths(item, f"{here}[{index}]")
+
+
+def _validate_secrets(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
+    paths = list(_encrypted_paths(res.props, ""))
+    if not paths:
+        return
+    shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    report(
+        f"{resource_label(res.type, res.name)}: {shown} is an encrypted secret in this stack "
+        "export, so the policies that judge it (endpoint allow-list, KMS key, chart values...) "
+        "could not look. Export with `pulumi stack export --show-secrets` (it needs the "
+        "stack's secrets provider, e.g. PULUMI_CONFIG_PASSPHRASE) and gate that file, or run "
+        "`pulumi preview --policy-pack policies`, where the engine decrypts before the pack runs"
+    )
+
+
+SECRET_VALUES_READABLE = resource_policy(
+    name="secret-values-readable",
+    description=(
+        "A value the cluster, add-on, node-pool and Helm policies judge must be readable: an "
+        "encrypted secret in a stack export (exported without --show-secrets) is a violation, "
+        "never a silent pass. Mandatory in prod, advisory in staging."
+    ),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    validate=_validate_secrets,
+    applies_to=of_types(*_SECRET_JUDGED),
+)
