@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from components.open_cidrs import open_coverage
+
 __all__ = [
     "CILIUM_AGENT_NOT_READY_TAINT",
     "SUPPORTED_KUBERNETES_VERSIONS",
@@ -112,6 +114,17 @@ class EndpointAccess(ConfigModel):
                     f"{cidr} opens the API server to the whole internet; list your office or "
                     "VPN ranges instead"
                 )
+        reason = open_coverage(checked)
+        if reason:
+            raise ValueError(
+                f"{reason}; the API server would be open to the internet in pieces. List only "
+                "your office, VPN and CI ranges"
+            )
+        seen: set[str] = set()
+        for cidr in checked:
+            if cidr in seen:
+                raise ValueError(f"{cidr} is listed twice; list each range once")
+            seen.add(cidr)
         return checked
 
     @model_validator(mode="after")
