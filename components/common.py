@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from components.cloud_names import check_labels
 from components.open_cidrs import open_coverage
 
 __all__ = [
@@ -149,6 +150,14 @@ class NodePool(ConfigModel):
     disk_size_gb: Annotated[int, Field(ge=20, le=2000)] = 100
     spot: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _valid_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        problem = check_labels(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _bounds(self) -> NodePool:

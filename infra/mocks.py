@@ -16,7 +16,13 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.sync_await import _ensure_event_loop
 
-__all__ = ["FAKE_ACCOUNT", "MeshlessMocks", "RecordedResource", "RecordingMonitor"]
+__all__ = [
+    "FAKE_ACCOUNT",
+    "DuplicateUrnError",
+    "MeshlessMocks",
+    "RecordedResource",
+    "RecordingMonitor",
+]
 
 FAKE_ACCOUNT = "123456789012"
 FAKE_GCP_PROJECT_NUMBER = "987654321098"
@@ -170,6 +176,14 @@ class RecordedResource:
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
+class DuplicateUrnError(Exception):
+    """Two resources with one URN: the engine refuses the second ("Duplicate resource URN")."""
+
+    def __init__(self, urn: str) -> None:
+        super().__init__(urn)
+        self.urn = urn
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A MockMonitor that also keeps what the engine would store: parent, provider,
     dependencies and the inputs as sent (camelCase, secrets still marked)."""
@@ -177,11 +191,18 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
         super().__init__(mocks)
         self.recorded: dict[str, RecordedResource] = {}
+        self.duplicates: list[str] = []
 
     def RegisterResource(self, request: Any) -> Any:
         _ensure_event_loop()
         response = super().RegisterResource(request)
         urn = response.urn
+        if urn in self.recorded:
+            # The engine fails the deployment here with "Duplicate resource URN '<urn>'; try
+            # giving it a unique name" (pulumi pkg/diag/errors.go, code 2001); a dict would
+            # silently keep only the last one. Recorded, and raised once the program ends.
+            self.duplicates.append(urn)
+            return response
         inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
         self.recorded[urn] = RecordedResource(
             urn=urn,

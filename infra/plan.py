@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import heapq
 import json
+import os
+import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra import stack_file
 from infra.export_format import (
     REDACTED,
     RESOURCE_REF_SIG,
@@ -61,29 +65,11 @@ class PlanResult:
 
 
 def read_stack_file(path: Path) -> dict[str, str]:
-    """Config values as the Pulumi CLI hands them to a program: structured values as JSON,
-    secure values replaced by a marker (the offline plan never decrypts secrets)."""
-    if not path.is_file():
-        raise PlanInputError(f"{path}: no such stack file; create it or pick another --stack")
+    """Config values as the Pulumi CLI hands them to a program (infra/stack_file.py)."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise PlanInputError(f"{path}: not valid YAML ({exc}); fix the syntax") from None
-    config = document.get("config", {}) if isinstance(document, dict) else None
-    if not isinstance(config, dict):
-        raise PlanInputError(f"{path}: `config:` must be a mapping of key: value")
-    values: dict[str, str] = {}
-    for key, value in config.items():
-        key = str(key)
-        if ":" not in key:
-            key = f"{PROJECT}:{key}"  # the CLI puts bare keys in the project's namespace
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            values[key] = json.dumps(REDACTED)
-        elif isinstance(value, str):
-            values[key] = value
-        else:
-            values[key] = json.dumps(value)
-    return values
+        return stack_file.read_stack_file(path)
+    except stack_file.StackFileError as exc:
+        raise PlanInputError(str(exc)) from None
 
 
 def record_program(
@@ -100,6 +86,12 @@ def record_program(
     pulumi.runtime.set_all_config(values)
     pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     _sync_await(run_pulumi_func(lambda: declare(stack_plan)))
+    if monitor.duplicates:
+        raise PlanInputError(
+            f"Duplicate resource URN '{monitor.duplicates[0]}'; try giving it a unique name "
+            "(the Pulumi engine refuses two resources with one URN: two entries of the stack "
+            "config produce the same resource name)"
+        )
     return list(monitor.recorded.values())
 
 
@@ -243,6 +235,11 @@ def write_plan(result: PlanResult, out_dir: Path) -> tuple[dict[str, Any], int]:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     (out_dir / "manifests").mkdir(parents=True)
+    return _write_into(result, out_dir)
+
+
+def _write_into(result: PlanResult, out_dir: Path) -> tuple[dict[str, Any], int]:
+    (out_dir / "manifests").mkdir(parents=True, exist_ok=True)
     document = export_document(result.stack, result.resources)
     (out_dir / "resources.json").write_text(
         json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8"
@@ -282,12 +279,9 @@ def run(
 ) -> int:
     """The whole offline plan of one stack. Returns the exit code (0 clean, 1 blocked);
     raises ConfigError / PlanInputError for bad input (exit 2), before writing anything."""
-    # Imported here: the gate starts the policy pack, the diff and graph are only for output.
-    from infra.diff import DiffInputError, compare_plans
-    from infra.gate import GateError, load_policy_config, render_table, run_gate
-    from infra.graph import render_mermaid
-    from infra.summary import render_summary
+    from infra.gate import GateError, load_policy_config, render_table
 
+    check_stack_name(stack)
     policy_file = _policy_config_for(stack, policy_config)
     try:
         if policy_file is not None:
@@ -296,9 +290,84 @@ def run(
         raise PlanInputError(str(exc)) from None
     result = plan_stack(stack, stack_file)
     target = out_dir or (REPO_ROOT / "out" / stack)
-    document, manifests = write_plan(result, target)
-    resources = document["deployment"]["resources"]
+    _check_target(target)
+    # Everything is written into a fresh folder beside the target and moved into place only
+    # once every step (the gate included) has run: an error leaves the old plan untouched.
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as exc:
+        raise PlanInputError(f"{target}: cannot write the plan there ({exc.strerror})") from None
+    try:
+        report, summary = _write_all(result, staging, policy_file, compare)
+        _replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if console is not None:
+        console.print(summary.splitlines()[0], highlight=False, soft_wrap=True, markup=False)
+        if report.violations:
+            render_table(report, console)
+        console.print(
+            f"wrote {target}/: resources.json, manifests/, policy-report.json, summary.md, graph.mmd",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
+    return 1 if report.mandatory else 0
 
+
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+def check_stack_name(stack: str) -> None:
+    """A stack name as Pulumi allows it (letters, digits, - _ .): it also names files and the
+    out/<stack> folder, so nothing like ../ may reach a path."""
+    if not _STACK_NAME.match(stack) or stack in (".", ".."):
+        raise PlanInputError(
+            f"--stack {stack[:80]!r} is not a stack name; use letters, digits, '-', '_' and "
+            "'.' (e.g. staging, prod)"
+        )
+
+
+def _check_target(target: Path) -> None:
+    """The plan replaces its output folder whole, so it only ever replaces a previous plan."""
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise PlanInputError(f"{target}: exists and is not a folder; pick another --out")
+    if target.is_dir() and any(target.iterdir()) and not (target / "resources.json").is_file():
+        raise PlanInputError(
+            f"{target}: a folder that is not a previous plan (no resources.json); the plan "
+            "replaces its output folder whole, so pick an empty or new --out"
+        )
+
+
+def _replace(staging: Path, target: Path) -> None:
+    """Move the finished plan into place (rename on the same file system)."""
+    old = None
+    if target.exists() or target.is_symlink():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.rename(old)
+    staging.rename(target)
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink()
+
+
+def _write_all(
+    result: PlanResult, target: Path, policy_file: Path | None, compare: Path | None
+) -> tuple[Any, str]:
+    """Every output file of the plan into ``target``; returns the gate report and summary."""
+    # Imported here: the gate starts the policy pack, the diff and graph are only for output.
+    from infra.diff import DiffInputError, compare_plans
+    from infra.gate import GateError, run_gate
+    from infra.graph import render_mermaid
+    from infra.summary import render_summary
+
+    stack = result.stack
+    document, manifests = _write_into(result, target)
+    resources = document["deployment"]["resources"]
     try:
         report = run_gate(resources, policy_config=policy_file, stack=stack, project=PROJECT)
     except GateError as exc:
@@ -307,14 +376,12 @@ def run(
     (target / "policy-report.json").write_text(
         json.dumps(report_json, indent=2) + "\n", encoding="utf-8"
     )
-
     diff_markdown = None
     if compare is not None:
         try:
             diff_markdown = compare_plans(compare, target).to_markdown(title=None)
         except DiffInputError as exc:
             diff_markdown = f"_No comparison: {exc}_"
-
     mermaid = render_mermaid(resources)
     (target / "graph.mmd").write_text(mermaid.rstrip() + "\n", encoding="utf-8")
     by_urn = {res["urn"]: res for res in resources}
@@ -330,14 +397,4 @@ def run(
         manifests=manifests,
     )
     (target / "summary.md").write_text(summary, encoding="utf-8")
-
-    if console is not None:
-        console.print(summary.splitlines()[0], highlight=False, soft_wrap=True)
-        if report_json.get("violations"):
-            render_table(report, console)
-        console.print(
-            f"wrote {target}/: resources.json, manifests/, policy-report.json, summary.md, graph.mmd",
-            highlight=False,
-            soft_wrap=True,
-        )
-    return 1 if report_json.get("mandatory", 0) else 0
+    return report, summary

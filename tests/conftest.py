@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -22,3 +25,15 @@ def service_generator() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def repo_tmp() -> Iterator[Path]:
+    """A scratch folder inside the repository (under the git-ignored out/): trafficPolicies
+    folders must lie inside the repository, so generated ones go here, not in /tmp."""
+    (REPO / "out").mkdir(exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=".test-", dir=REPO / "out"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -350,7 +350,9 @@ KUBE_PROXY_CASES: dict[str, tuple[str, dict[str, Any]]] = {
         "kubernetes:apps/v1:DaemonSet",
         {
             "metadata": {"name": "node-proxy"},
-            "spec": {"template": {"spec": _pod_spec(f"registry.k8s.io/kube-proxy:v1.32.0@{DIGEST_A}")}},
+            "spec": {
+                "template": {"spec": _pod_spec(f"registry.k8s.io/kube-proxy:v1.32.0@{DIGEST_A}")}
+            },
         },
     ),
     "EKS's ECR image": (
