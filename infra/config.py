@@ -143,7 +143,7 @@ def _path(loc: tuple[Any, ...], extra: str | None) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += (":" if i == 0 else ".") + str(part)
+            out += (":" if i == 0 else ".") + _shorten(str(part))
     if extra:
         separator = ":" if not parts else "."
         out += ("" if extra.startswith("[") else separator) + extra

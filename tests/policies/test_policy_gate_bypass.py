@@ -7,18 +7,29 @@ violation of the policy that owns that rule. Legitimate variations must stay cle
 from __future__ import annotations
 
 import copy
-import sys
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "policies"))
-from rules.cidrs import open_coverage  # noqa: E402  (the pack is not an installed package)
+from components.common import EndpointAccess
 
-from components.common import EndpointAccess  # noqa: E402
+
+def _pack_module(name: str) -> ModuleType:
+    """A module of the pack, loaded from its file (the pack is not an installed package)."""
+    path = Path(__file__).resolve().parents[2] / "policies" / "rules" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"pack_rules_{name}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+open_coverage = _pack_module("cidrs").open_coverage
 
 Stack = Any  # tests/policies/conftest.py's Stack, handed in by the `stack` fixture
 DIGEST_A = "sha256:" + "a" * 64
