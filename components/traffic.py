@@ -742,7 +742,9 @@ class _Source:
 def _loc_text(loc: Sequence[Any]) -> str:
     out = ""
     for part in loc:
-        text = str(part) if len(str(part)) <= 60 else f"{str(part)[:45]}... ({len(str(part))} chars)"
+        text = (
+            str(part) if len(str(part)) <= 60 else f"{str(part)[:45]}... ({len(str(part))} chars)"
+        )
         out += f"[{part}]" if isinstance(part, int) else (("." if out else "") + text)
     return out
 

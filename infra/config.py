@@ -84,6 +84,9 @@ class ConfigError(Exception):
     """Invalid stack config: one message per problem, each naming its config path."""
 
     def __init__(self, problems: list[str]) -> None:
+        # Whatever a rule quotes from the input, a message stays readable: long runs (a
+        # 5000-character zone name, a pasted blob) are cut, with their length.
+        problems = [_LONG_RUN.sub(lambda m: _shorten(m.group(0)), p) for p in problems]
         super().__init__("\n".join(problems))
         self.problems = problems
 
@@ -118,6 +121,7 @@ _INTERNAL_STEP = re.compile(
 _TYPE_STEPS = frozenset({"bool", "int", "str", "float", "none", "bytes", "list", "dict"})
 _LONG_QUOTED = re.compile(r"'([^'\n]{70,})'|\"([^\"\n]{70,})\"")
 _MAX_SHOWN = 80
+_LONG_RUN = re.compile(r"[^\s'\"]{120,}")
 
 
 def _is_internal_step(part: str) -> bool:

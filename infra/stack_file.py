@@ -90,6 +90,8 @@ def _document(path: Path) -> Any:
         mark = exc.problem_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = shorten(str(exc.problem or exc), 300)
+        if exc.context:
+            problem += f" ({shorten(str(exc.context), 120)})"
         raise StackFileError(f"{path}{where}: not valid YAML: {problem}; fix the syntax") from None
     except (yaml.YAMLError, RecursionError, ValueError) as exc:
         raise StackFileError(f"{path}: not valid YAML ({shorten(str(exc))})") from None

@@ -53,7 +53,9 @@ def _config(stack: str) -> dict[str, Any]:
 
 
 BASES = {"staging": _config("staging"), "prod": _config("prod")}
-TRAFFIC = {p.name: yaml.safe_load(p.read_text()) for p in sorted((REPO / "traffic/shop").glob("*.yaml"))}
+TRAFFIC = {
+    p.name: yaml.safe_load(p.read_text()) for p in sorted((REPO / "traffic/shop").glob("*.yaml"))
+}
 
 
 def _paths(node: Any, here: tuple = ()) -> Iterator[tuple]:
@@ -186,7 +188,11 @@ def stack_file(draw: Any) -> tuple[bytes, dict[str, bytes]]:
         text = text[: draw(st.integers(min_value=0, max_value=max(len(text) - 1, 0)))]
     elif raw_text == "garbage":
         at = draw(st.integers(min_value=0, max_value=len(text)))
-        text = text[:at] + draw(st.sampled_from(["\t- [", ": : :", "{{", "&a *b", "? [1]"])) + text[at:]
+        text = (
+            text[:at]
+            + draw(st.sampled_from(["\t- [", ": : :", "{{", "&a *b", "? [1]"]))
+            + text[at:]
+        )
     data = text.encode("utf-8")
     if raw_text == "latin1":
         data = data.replace(b"cloud", b"cl\xf6ud", 1) + b"\xff"
