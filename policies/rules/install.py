@@ -20,7 +20,7 @@ from typing import Any, Final
 from pulumi_policy import EnforcementLevel
 
 from ._policy import Report, Resource, StackReport, of_types, resource_policy, stack_policy
-from ._values import describe, is_encrypted, lookup, resource_label
+from ._values import MISSING, describe, is_encrypted, lookup, resource_label
 from .cilium import is_cilium_release
 from .kinds import (
     EKS_ADDON,
@@ -113,6 +113,10 @@ def _install_problem(res: Resource) -> str | None:
                 "not the published chart: a local folder, archive or other source is "
                 "whatever happens to be on the deployer's disk"
             )
+        postrender = res.props.get("postrender")
+        if postrender not in (None, "", MISSING):
+            # A post-renderer rewrites the rendered manifests after every check here.
+            return f"passes the rendered chart through the post-renderer {describe(postrender)}"
         return None
     if not res.type.startswith("kubernetes:"):
         return None

@@ -66,6 +66,44 @@ def _api_endpoint_problems(values: dict[str, Any]) -> list[str]:
     return problems
 
 
+_KPR_FLAG: Final = re.compile(r"^--kube-proxy-replacement(?:[= ](.*))?$")
+_KPR_ENV: Final = "CILIUM_KUBE_PROXY_REPLACEMENT"
+# Values the chart passes to the agent and operator verbatim: cilium-config entries
+# (extraConfig, rendered after the chart's own keys), command-line flags and environment
+# (the agent reads CILIUM_<FLAG> variables as flags).
+_ARG_LISTS: Final = ("extraArgs", "operator.extraArgs")
+_ENV_LISTS: Final = ("extraEnv", "operator.extraEnv")
+
+
+def _kpr_overrides(values: dict[str, Any]) -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    extra = lookup(values, "extraConfig")
+    if isinstance(extra, dict) and "kube-proxy-replacement" in extra:
+        value = extra["kube-proxy-replacement"]
+        if str(value).lower() != "true":
+            found.append(("extraConfig.kube-proxy-replacement", value))
+    for path in _ARG_LISTS:
+        args = lookup(values, path)
+        args = [str(a).strip() for a in args] if isinstance(args, list) else []
+        for index, arg in enumerate(args):
+            match = _KPR_FLAG.match(arg)
+            if not match:
+                continue
+            # "--flag=value", "--flag value", or the value as the next list item.
+            value = match.group(1)
+            if value is None and index + 1 < len(args) and not args[index + 1].startswith("-"):
+                value = args[index + 1]
+            if (value or "true").strip().lower() != "true":
+                found.append((f"{path}[{index}]", " ".join(args[index : index + 2])))
+    for path in _ENV_LISTS:
+        env = lookup(values, path)
+        for index, entry in enumerate(env if isinstance(env, list) else []):
+            named = isinstance(entry, dict) and entry.get("name") == _KPR_ENV
+            if named and str(entry.get("value", "")).lower() != "true":
+                found.append((f"{path}[{index}]", entry.get("value", MISSING)))
+    return found
+
+
 def _validate_kpr(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
     if not is_cilium_release(res.props):
         return
@@ -84,6 +122,13 @@ def _validate_kpr(res: Resource, report: Report, _config: Mapping[str, Any]) -> 
     problem = _kpr_problem(lookup(values, "kubeProxyReplacement"))
     if problem:
         report(f"{label}: {problem}. Set kubeProxyReplacement: true")
+    for where, value in _kpr_overrides(values):
+        report(
+            f"{label}: {where} sets kube-proxy-replacement to {describe(value)} behind "
+            "kubeProxyReplacement's back (the chart copies it into cilium-config or the "
+            "agent's command line, where it wins). Remove it; kubeProxyReplacement: true is "
+            "the one switch"
+        )
     for problem in _api_endpoint_problems(values):
         report(f"{label}: {problem}. Set it from the cluster's endpoint")
 

@@ -292,6 +292,35 @@ class TestOneCiliumOnlyOurWay:
         _blocked(gate.run(stack), "cluster-has-one-cilium-release", "found 2")
 
 
+KPR_OVERRIDES = {
+    "extraConfig": ("values.extraConfig", {"kube-proxy-replacement": "false"}),
+    "agent flag": ("values.extraArgs", ["--kube-proxy-replacement=false"]),
+    "operator flag": ("values.operator.extraArgs", ["--kube-proxy-replacement", "x"]),
+    "agent environment": (
+        "values.extraEnv",
+        [{"name": "CILIUM_KUBE_PROXY_REPLACEMENT", "value": "false"}],
+    ),
+}
+
+
+class TestStrictWhereverItIs:
+    """kubeProxyReplacement cannot be undone through the chart's pass-through values."""
+
+    @pytest.mark.parametrize("case", list(KPR_OVERRIDES))
+    def test_override_blocks(self, gate, stack, case: str) -> None:
+        path, value = KPR_OVERRIDES[case]
+        stack.set(EKS_RELEASE, path, value)
+        _blocked(gate.run(stack), "kube-proxy-replacement-strict", "behind kubeProxyReplacement")
+
+    def test_post_renderer_blocks(self, gate, stack) -> None:
+        stack.set(EKS_RELEASE, "postrender", "./rewrite-images.sh")
+        _blocked(gate.run(stack), "cilium-installed-our-way", "post-renderer")
+
+    def test_agreeing_extra_config_passes(self, gate, stack) -> None:
+        stack.set(EKS_RELEASE, "values.extraConfig", {"kube-proxy-replacement": "true"})
+        assert gate.run(stack).mandatory == []
+
+
 # --- Kubernetes objects in other shapes ---------------------------------------------------
 
 
