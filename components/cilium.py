@@ -23,6 +23,7 @@ from components.common import ConfigModel, field_error, type_token
 
 __all__ = [
     "CHART_REPOSITORY",
+    "ENI_PREFIX_DELEGATION",
     "GATEWAY_API_CRD_URLS",
     "GATEWAY_API_VERSION",
     "HUBBLE_METRICS_BY_ENVIRONMENT",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 CHART_REPOSITORY = "https://helm.cilium.io"
+# EKS ENI mode: each free ENI slot takes a /28 prefix instead of one address, so a node holds
+# far more pods per ENI; the nodes' max pods follows it (components/eks_nodes.py).
+ENI_PREFIX_DELEGATION = True
 
 # Gateway API v1.1.0 is the release Cilium 1.16 implements; its CRDs must exist before the
 # agent starts or Cilium's Gateway controller stays off. TLSRoute is experimental-channel
@@ -276,7 +280,7 @@ def _cloud_values(facts: ClusterFacts, images: dict) -> dict[str, Any]:
         # ENI mode: pods get VPC addresses from ENIs the operator attaches, routed natively.
         # egressMasqueradeInterfaces is deliberately absent: it conflicts with BPF masquerade.
         values: dict[str, Any] = {
-            "eni": {"enabled": True, "awsEnablePrefixDelegation": True},
+            "eni": {"enabled": True, "awsEnablePrefixDelegation": ENI_PREFIX_DELEGATION},
             "ipam": {"mode": "eni"},
             "routingMode": "native",
         }

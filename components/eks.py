@@ -13,6 +13,7 @@ would never start and the add-on would time out.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import re
@@ -23,7 +24,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from pydantic import Field, field_validator, model_validator
 
-from components.cilium import CiliumSettings, check_profile
+from components.cilium import ENI_PREFIX_DELEGATION, CiliumSettings, check_profile
 from components.cloud_names import check_ec2_instance_type
 from components.common import (
     CILIUM_AGENT_NOT_READY_TAINT,
@@ -36,6 +37,7 @@ from components.common import (
     field_error,
     type_token,
 )
+from components.eks_nodes import instance_limits, max_pods, node_user_data
 from components.regions import AWS_REGIONS, check_region
 
 __all__ = [
@@ -179,10 +181,28 @@ class EksClusterConfig(ConfigModel):
                     f"addons[{i}].name",
                     "coredns is always installed (after Cilium is ready); remove it from addons",
                 )
+        self._check_node_images()
         problems = check_profile(self.cilium.profile, "eks", self.kernel)
         if problems:
             raise field_error("cilium.profile", f"cluster {self.name}: " + "; ".join(problems))
         return self
+
+    def _check_node_images(self) -> None:
+        """Refuse what the nodes could not run in Cilium's ENI mode (components/eks_nodes.py)."""
+        if self.node_image.startswith("BOTTLEROCKET"):
+            raise field_error(
+                "nodeImage",
+                f"{self.node_image} cannot run Cilium's ENI mode here: the ENIs Cilium attaches "
+                "must be left unmanaged by the OS, and Bottlerocket's settings offer no way to do "
+                "that. Use AL2023_x86_64_STANDARD or AL2023_ARM_64_STANDARD",
+            )
+        for i, pool in enumerate(self.node_pools):
+            if instance_limits(pool.machine_type) is None:
+                raise field_error(
+                    f"nodePools[{i}].machineType",
+                    f"{pool.machine_type!r} is not an EC2 instance type EKS knows (its ENI "
+                    "limits set the nodes' max pods); use a type such as m6i.large",
+                )
 
     @property
     def cilium_settings(self) -> CiliumSettings:
@@ -553,6 +573,7 @@ class EksCluster(pulumi.ComponentResource):
         taint = CILIUM_AGENT_NOT_READY_TAINT
         groups = []
         for pool in config.node_pools:
+            template = self._launch_template(name, config, pool, tags)
             group = aws.eks.NodeGroup(
                 f"{name}-{pool.name}",
                 cluster_name=self.cluster.name,
@@ -562,7 +583,10 @@ class EksCluster(pulumi.ComponentResource):
                 instance_types=[pool.machine_type],
                 ami_type=config.node_image,
                 capacity_type="SPOT" if pool.spot else "ON_DEMAND",
-                disk_size=pool.disk_size_gb,
+                # Disk size lives in the launch template: EKS refuses both (launch template docs).
+                launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                    id=template.id, version=template.latest_version.apply(str)
+                ),
                 scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                     min_size=pool.min_size, max_size=pool.max_size, desired_size=pool.initial_size
                 ),
@@ -585,6 +609,45 @@ class EksCluster(pulumi.ComponentResource):
             )
             groups.append(group)
         return groups
+
+    def _launch_template(
+        self, name: str, config: EksClusterConfig, pool: NodePool, tags: dict[str, str]
+    ) -> aws.ec2.LaunchTemplate:
+        """The node group's launch template: user data that leaves Cilium's ENIs to Cilium and
+        sizes max pods for its IPAM (components/eks_nodes.py), IMDSv2 only, an encrypted disk."""
+        limits = instance_limits(pool.machine_type)
+        assert limits is not None  # checked by EksClusterConfig
+        user_data = node_user_data(max_pods(limits, ENI_PREFIX_DELEGATION), ENI_PREFIX_DELEGATION)
+        return aws.ec2.LaunchTemplate(
+            f"{name}-{pool.name}",
+            description=f"Nodes of {config.name}/{pool.name} for Cilium ENI mode",
+            user_data=base64.b64encode(user_data.encode()).decode(),
+            # IMDSv2 only. Hop limit 1: the pods that need instance metadata, cilium-agent and
+            # cilium-operator, run on the host network (chart defaults); workload pods cannot
+            # reach it and so cannot borrow the node role (EKS best practices, IMDS).
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=1,
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",  # the AL2023 EKS AMI's root volume
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=pool.disk_size_gb,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type="instance", tags=tags)
+            ],
+            region=config.region,
+            tags=tags,
+            opts=self._child,
+        )
 
     def add_addons(self, after: pulumi.Resource) -> list[aws.eks.Addon]:
         """CoreDNS and the configured add-ons, created only once ``after`` (the Cilium release)

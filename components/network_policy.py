@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 # CRD ciliumnetworkpolicies.cilium.io, version v2 (the served and stored version in Cilium 1.16
-# and 1.17; schema in ../shared/upstream/crd-schemas/ciliumnetworkpolicy_v2.json).
+# and 1.17; schema in vendor/crd-schemas/ciliumnetworkpolicy_v2.json).
 CNP_API_VERSION = "cilium.io/v2"
 CNP_KIND = "CiliumNetworkPolicy"
 

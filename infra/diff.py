@@ -14,6 +14,7 @@ and would only add noise.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.export_format import REDACTED, UNKNOWN_SENTINEL, is_secret_envelope
+from infra.render import md_code, md_text, split_finding
 
 __all__ = [
     "SECRET_MARKER",
@@ -130,22 +132,26 @@ class PlanDiff:
             )
         return line + "."
 
-    def to_markdown(self, title: str | None = "Changes against the base branch") -> str:
+    def to_markdown(
+        self, title: str | None = "Changes against the base branch", *, violations: bool = True
+    ) -> str:
         """GitHub-flavoured Markdown: verdict first, long lists collapsed.
 
-        `title=None` leaves the heading to the caller (the summary has its own).
+        `title=None` leaves the heading to the caller (the summary has its own);
+        `violations=False` leaves the new and resolved findings to the caller too (the summary
+        lists every finding once, marking the new and striking the resolved).
         """
         out = [f"### {title}", ""] if title else []
         out.append(f"**{self.verdict()}**")
         if self.is_empty:
             return "\n".join(out) + "\n"
-        if self.new_violations:
+        if violations and self.new_violations:
             out += _section(
                 f"New policy violations ({len(self.new_violations)})",
                 _violation_table(self.new_violations),
                 len(self.new_violations),
             )
-        if self.resolved_violations:
+        if violations and self.resolved_violations:
             out += _section(
                 f"Resolved policy violations ({len(self.resolved_violations)})",
                 _violation_table(self.resolved_violations),
@@ -353,13 +359,13 @@ def compare_plans(base_dir: Path, head_dir: Path) -> PlanDiff:
 
 
 def _cell(text: str) -> str:
-    """Make text safe inside a Markdown table cell and inside <details>."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    """Prose inside a Markdown table cell or <summary> (infra/render.py)."""
+    return md_text(text)
 
 
 def _code(text: str) -> str:
-    return f"<code>{_cell(text)}</code>"
+    """A value as a Markdown code span: verbatim, never entity-escaped (infra/render.py)."""
+    return md_code(text)
 
 
 def resource_name(urn: str) -> str:
@@ -407,10 +413,15 @@ def _change_table(changes: list[ResourceChange]) -> list[str]:
 
 
 def _violation_table(violations: list[Violation]) -> list[str]:
-    rows = ["| Policy | Enforcement | Resource | Message |", "| --- | --- | --- | --- |"]
+    rows = [
+        "| Policy | Enforcement | Resource | Message | Fix |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     rows += [
         f"| {_code(v.policy)} | {_cell(v.enforcement)} | "
-        f"{_code(resource_name(v.urn)) if v.urn else '(stack)'} | {_cell(v.message)} |"
+        f"{_code(resource_name(v.urn)) if v.urn else '(stack)'} | "
+        f"{md_text(split_finding(v.message, v.urn).message)} | "
+        f"{md_text(split_finding(v.message, v.urn).fix or '')} |"
         for v in violations[:_MAX_ROWS]
     ]
     return _capped(rows, len(violations))
@@ -421,7 +432,7 @@ def _section(heading: str, body: list[str], count: int) -> list[str]:
         return [
             "",
             "<details>",
-            f"<summary>{_cell(heading)}</summary>",
+            f"<summary>{html.escape(heading)}</summary>",
             "",
             *body,
             "",

@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "CLUSTER_TYPES",
     "ENCRYPTED_SENTINEL",
     "REDACTED",
     "RESOURCE_REF_SIG",
     "SECRET_SIG",
     "SIG_KEY",
     "UNKNOWN_SENTINEL",
+    "cluster_of",
     "is_secret_envelope",
 ]
 
@@ -35,3 +37,17 @@ REDACTED = "[secret]"
 
 def is_secret_envelope(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SIG_KEY) == SECRET_SIG
+
+
+#: The cluster components; every resource of a cluster has one of them as an ancestor.
+CLUSTER_TYPES = ("meshless:aws:EksCluster", "meshless:gcp:GkeCluster")
+
+
+def cluster_of(resource: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> str | None:
+    """The cluster a resource belongs to: the name of its nearest cluster component ancestor."""
+    current: dict[str, Any] | None = resource
+    while current is not None:
+        if current["type"] in CLUSTER_TYPES:
+            return current["urn"].rsplit("::", 1)[-1]
+        current = by_urn.get(current.get("parent", ""))
+    return None

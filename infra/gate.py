@@ -28,10 +28,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
 from infra.export_format import ENCRYPTED_SENTINEL, RESOURCE_REF_SIG, SECRET_SIG, SIG_KEY
+from infra.findings_log import emit_annotations, print_findings
 
 if TYPE_CHECKING:
     import grpc
@@ -48,7 +47,6 @@ __all__ = [
     "gate_command",
     "load_export",
     "load_policy_config",
-    "render_table",
     "run_gate",
 ]
 
@@ -646,43 +644,6 @@ def run_gate(
         )
 
 
-_LEVEL_STYLE = {"mandatory": "bold red", "advisory": "yellow", "remediate": "magenta"}
-
-
-def _short_urn(urn: str) -> str:
-    """``<type>::<name>`` of a URN, without stack, project and parent types (the report file
-    keeps the full URN)."""
-    parts = urn.split("::")
-    if len(parts) < 4:
-        return urn or "(stack)"
-    return f"{parts[2].rsplit('$', 1)[-1]}::{'::'.join(parts[3:])}"
-
-
-def render_table(report: GateReport, console: Console) -> None:
-    title = f"{report.pack_name} v{report.pack_version} on stack {report.stack}"
-    if not report.violations:
-        console.print(f"{title}: no violations ({report.resources} resources)", style="green")
-        return
-    table = Table(title=title, show_lines=True, expand=True)
-    table.add_column("Policy", no_wrap=True)
-    table.add_column("Enforcement", no_wrap=True)
-    table.add_column("URN (type::name)", overflow="fold", ratio=1)
-    table.add_column("Message", overflow="fold", ratio=2)
-    for v in report.violations:
-        # Text, not markup: messages quote values such as "resourceLabels[meshless-gke-mode]".
-        table.add_row(
-            Text(v.policy_name),
-            Text(v.enforcement_level, style=_LEVEL_STYLE.get(v.enforcement_level, "")),
-            Text(_short_urn(v.urn)),
-            Text(v.message),
-        )
-    console.print(table)
-    console.print(
-        f"{report.mandatory} mandatory, {report.advisory} advisory violation(s) "
-        f"in {report.resources} resources" + ("; blocked" if report.mandatory else "")
-    )
-
-
 def gate_command(
     file: Annotated[
         Path, typer.Argument(help="A `pulumi stack export` file or the plan's resources.json.")
@@ -694,17 +655,32 @@ def gate_command(
     report: Annotated[
         Path | None, typer.Option("--report", help="Also write the report as JSON here.")
     ] = None,
+    stack_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--stack-file",
+            help="The stack's Pulumi.<stack>.yaml: findings then name the config key's line.",
+        ),
+    ] = None,
 ) -> None:
     """Run the meshless-guardrails policy pack on a stack's resources, offline."""
     console, errors = Console(), Console(stderr=True)
     try:
+        if stack_file is not None and not stack_file.is_file():
+            raise GateInputError(f"{stack_file}: no such stack file (--stack-file)")
         resources = load_export(file)
         stack, project = _stack_of(resources)
         result = run_gate(resources, policy_config=policy_config, stack=stack, project=project)
     except GateError as exc:
         errors.print(f"[bold red]gate:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    render_table(result, console)
+    locate = None
+    if stack_file is not None:
+        from infra.plan import stack_file_locator  # the cloud SDKs: only when asked
+
+        locate = stack_file_locator(stack_file, {r["urn"]: r for r in resources})
+    print_findings(result, console, locate=locate)
+    emit_annotations(result.violations, sys.stdout, locate)
     for line in result.logs:  # the pack's own log output (pulumi.log), rarely anything
         errors.print(f"[dim]policy pack log: {escape(line)}[/]", highlight=False)
     if report is not None:

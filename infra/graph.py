@@ -1,314 +1,258 @@
-"""A Mermaid picture of a plan: clusters → Cilium release → network policies.
+"""A Mermaid picture of who may call whom, drawn from a plan's traffic policies.
 
-`render_mermaid(resources)` takes the `resources` list of a `pulumi stack export`-shaped
-`resources.json` and returns a `flowchart LR` that GitHub renders inline. Policies are grouped
-per namespace with a count once a namespace holds more than a few, and the namespaces under one
-release are capped, so a stack with 1,270 CiliumNetworkPolicies stays a readable picture (and
-inside Mermaid's default text and edge limits).
+`render_mermaid(resources, base=None, clusters=None)` reads the CiliumNetworkPolicy objects of
+a `resources.json` (infra/callgraph.py) and returns a `flowchart LR`: services grouped by
+namespace, an arrow from caller to callee labelled with the ports and a short form of the L7
+rules, FQDN and CIDR egress, and the entities that may call in (the ingress controller's
+`ingress` identity, `world`). Clusters that run the same policies share one picture; clusters
+that differ get a box each.
 
-Which cluster a release belongs to, and which release a policy belongs to, is found by walking
-the state's own links (parent, provider reference, dependencies) from the resource to the
-nearest resource of the wanted kind; nothing is inferred from names.
+With `base` (the base branch's resources), arrows the change adds are green and thick, arrows
+it removes red and dashed. Above `MAX_SERVICES` services in one picture, each namespace
+becomes one node with its service count and the arrows between namespaces carry call counts,
+so the 127- and 1,270-service sets stay a picture (and inside Mermaid's default text limit).
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = [
-    "CLUSTER_TYPES",
-    "POLICY_TYPES",
-    "RELEASE_TYPES",
-    "render_mermaid",
+from infra.callgraph import Edge, Node, call_graphs
+
+__all__ = ["MAX_EDGES", "MAX_NAMESPACES", "MAX_SERVICES", "render_mermaid"]
+
+#: More services than this in one picture: one node per namespace.
+MAX_SERVICES = 30
+#: Namespaces drawn when collapsed (those with the most services); the rest share one node.
+MAX_NAMESPACES = 20
+#: Arrows in the whole chart: Mermaid refuses more than its maxEdges (500 by default, a
+#: "secure" setting GitHub's renderer does not raise), so the lightest are left out and counted.
+MAX_EDGES = 300
+
+_ADDED = "stroke:#1a7f37,stroke-width:3px,color:#1a7f37"
+_REMOVED = "stroke:#cf222e,stroke-width:2px,stroke-dasharray:5 5,color:#cf222e"
+_CLASSES = [
+    "classDef svc fill:#e6f4ea,stroke:#188038,color:#0b3d1a",
+    "classDef peer fill:#fef7e0,stroke:#f9ab00,color:#5c3b00",
+    "classDef ext fill:#e8f0fe,stroke:#1a73e8,color:#0b2e6b",
 ]
-
-CLUSTER_COMPONENTS = {
-    "meshless:aws:EksCluster": "EKS",
-    "meshless:gcp:GkeCluster": "GKE",
-}
-CLUSTER_CUSTOMS = {
-    "aws:eks/cluster:Cluster": "EKS",
-    "gcp:container/cluster:Cluster": "GKE",
-}
-CLUSTER_TYPES = {**CLUSTER_COMPONENTS, **CLUSTER_CUSTOMS}
-RELEASE_COMPONENT = "meshless:cilium:CiliumRelease"
-HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
-RELEASE_TYPES = {RELEASE_COMPONENT, HELM_RELEASE}
-POLICY_TYPES = {
-    "kubernetes:cilium.io/v2:CiliumNetworkPolicy": "CNP",
-    "kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy": "CCNP",
-}
-
-#: A namespace with more policies than this becomes one node with a count.
-GROUP_OVER = 3
-#: At most this many namespace nodes under one release; the rest fold into one node.
-MAX_NAMESPACES = 25
-#: How far the link walk goes before giving up (parent/provider/dependency hops).
-_MAX_HOPS = 8
-_CLUSTERWIDE = "(cluster-wide)"
-
-
-def _urn_name(urn: str) -> str:
-    return urn.rsplit("::", 1)[-1]
-
-
-def _provider_urn(ref: str | None) -> str | None:
-    """A provider reference is `<urn>::<id>`; the URN itself contains `::`."""
-    if not ref:
-        return None
-    return ref.rsplit("::", 1)[0] if ref.count("::") > 3 else ref
 
 
 def _label(text: str) -> str:
-    """Quote-safe Mermaid label text (entity codes for characters that break parsing)."""
-    for ch, code in (
-        ("&", "#amp;"),
-        ('"', "#quot;"),
-        ("<", "#lt;"),
-        (">", "#gt;"),
-        ("[", "#91;"),
-        ("]", "#93;"),
-        ("{", "#123;"),
-        ("}", "#125;"),
-        ("|", "#124;"),
-    ):
+    """Text inside a quoted Mermaid label: entity codes for what would end or break it."""
+    for ch, code in (("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"), (">", "#gt;")):
         text = text.replace(ch, code)
-    return text
+    return text.replace("\n", "<br/>")
 
 
 class _Ids:
-    """Short, sanitized, unique node ids (Mermaid ids: letters, digits, underscore).
-
-    The id is built from a readable hint (a resource or namespace name); the full key only
-    decides identity, so two resources with the same name still get two nodes.
-    """
+    """Short, unique Mermaid ids (letters, digits, underscore) from readable hints."""
 
     def __init__(self) -> None:
-        self._by_key: dict[str, str] = {}
+        self._by_key: dict[tuple[Any, ...], str] = {}
         self._used: set[str] = set()
 
-    def __call__(self, prefix: str, key: str, hint: str) -> str:
-        full = f"{prefix}:{key}"
-        if full in self._by_key:
-            return self._by_key[full]
-        base = f"{prefix}_" + (re.sub(r"[^A-Za-z0-9_]+", "_", hint).strip("_") or "x")
-        node_id, n = base, 1
-        while node_id in self._used:
-            n += 1
-            node_id = f"{base}_{n}"
-        self._used.add(node_id)
-        self._by_key[full] = node_id
-        return node_id
+    def __call__(self, key: tuple[Any, ...]) -> str:
+        if key not in self._by_key:
+            base = re.sub(r"[^A-Za-z0-9_]+", "_", "_".join(map(str, key))).strip("_") or "n"
+            node_id, n = base, 1
+            while node_id in self._used:
+                n += 1
+                node_id = f"{base}_{n}"
+            self._used.add(node_id)
+            self._by_key[key] = node_id
+        return self._by_key[key]
 
 
-@dataclass
-class _Release:
-    urn: str
-    label: str
-    policies: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+def _namespace(node: Node) -> str | None:
+    return node[1] if node[0] in ("svc", "sel", "ns", "nsgroup") else None
 
 
-@dataclass
-class _Cluster:
-    urn: str
-    label: str
-    releases: list[_Release] = field(default_factory=list)
-    direct_policies: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+def _shape(node: Node, text: str) -> str:
+    kind = node[0]
+    if kind == "entity":
+        return f'(["{_label(text)}"]):::ext'
+    if kind in ("fqdn", "cidr"):
+        return '{{"' + _label(text) + '"}}:::ext'
+    return f'["{_label(text)}"]:::' + ("svc" if kind in ("svc", "nsgroup", "more") else "peer")
 
 
-class _State:
-    """Index over the exported resources, with a nearest-of-kind link walk."""
-
-    def __init__(self, resources: Iterable[dict[str, Any]]) -> None:
-        self.by_urn: dict[str, dict[str, Any]] = {
-            r["urn"]: r for r in resources if isinstance(r, dict) and r.get("urn")
-        }
-        self.children: dict[str, list[str]] = defaultdict(list)
-        for urn, r in self.by_urn.items():
-            if r.get("parent"):
-                self.children[r["parent"]].append(urn)
-
-    def type_of(self, urn: str) -> str:
-        return str(self.by_urn.get(urn, {}).get("type", ""))
-
-    def _links(self, urn: str) -> list[str]:
-        r = self.by_urn.get(urn, {})
-        links = [r.get("parent"), _provider_urn(r.get("provider"))]
-        links += list(r.get("dependencies") or [])
-        return [u for u in links if u and u in self.by_urn]
-
-    def nearest(self, start: str, want: Callable[[str], bool]) -> str | None:
-        """Breadth-first over parent/provider/dependencies; the closest match wins."""
-        seen, queue = {start}, deque([(start, 0)])
-        while queue:
-            urn, hops = queue.popleft()
-            if urn != start and want(urn):
-                return urn
-            if hops >= _MAX_HOPS:
-                continue
-            for nxt in self._links(urn):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    queue.append((nxt, hops + 1))
-        return None
+def _text(node: Node, services: Mapping[str, int]) -> str:
+    kind = node[0]
+    if kind == "svc":
+        return node[2]
+    if kind == "sel":
+        return node[2]
+    if kind == "ns":
+        return f"any pod in {node[1]}"
+    if kind == "nsgroup":
+        n = services.get(node[1], 0)
+        return f"{node[1]}\n{n} service{'s' if n != 1 else ''}" if n else f"{node[1]}"
+    if kind == "more":
+        k, n = services.get("#more", 0), services.get("", 0)
+        return f"{k} more namespace{'s' if k != 1 else ''}\n{n} service{'s' if n != 1 else ''}"
+    if kind == "entity":
+        return f"entity {node[1]}"
+    return node[1]
 
 
-def _cluster_aliases(state: _State) -> dict[str, str]:
-    """Every cluster resource → the cluster node it draws as.
+def _collapse(edges: Iterable[Edge], shown: set[str]) -> Counter[tuple[Node, Node]]:
+    """Edges between namespaces (and to outside peers), counted; namespaces not in ``shown``
+    share one node."""
 
-    A cluster component is its own node and absorbs the bare cluster resource inside it; a
-    bare cluster resource outside any component is a node of its own.
-    """
-    aliases = {u: u for u in state.by_urn if state.type_of(u) in CLUSTER_COMPONENTS}
-    for urn in state.by_urn:
-        if state.type_of(urn) in CLUSTER_CUSTOMS:
-            owner = state.nearest(urn, lambda x: x in aliases and aliases[x] == x)
-            aliases[urn] = owner or urn
-    return aliases
+    def group(node: Node) -> Node:
+        ns = _namespace(node)
+        if ns is None:
+            return node
+        return ("nsgroup", ns) if ns in shown else ("more",)
 
-
-def _release_label(state: _State, urn: str) -> str:
-    helm = urn if state.type_of(urn) == HELM_RELEASE else _helm_child(state, urn)
-    inputs = (state.by_urn.get(helm, {}).get("inputs") or {}) if helm else {}
-    chart = inputs.get("chart") or "cilium"
-    version = inputs.get("version")
-    namespace = inputs.get("namespace")
-    text = f"Helm {chart} {version}" if isinstance(version, str) else f"Helm {chart}"
-    if isinstance(namespace, str):
-        text += f"<br/>ns {namespace}"
-    return f"{text}<br/>{_urn_name(urn)}"
+    return Counter((group(e.src), group(e.dst)) for e in edges)
 
 
-def _helm_child(state: _State, component: str) -> str | None:
-    queue = deque(state.children.get(component, []))
-    while queue:
-        urn = queue.popleft()
-        if state.type_of(urn) == HELM_RELEASE:
-            return urn
-        queue.extend(state.children.get(urn, []))
-    return None
+def _shown_namespaces(every: set[Edge], per_ns: Mapping[str, int]) -> set[str]:
+    """The namespaces with the most services, up to MAX_NAMESPACES."""
+    names = {ns for e in every for n in (e.src, e.dst) if (ns := _namespace(n)) is not None}
+    ranked = sorted(names, key=lambda ns: (-per_ns.get(ns, 0), ns))
+    return set(ranked[:MAX_NAMESPACES])
 
 
-def _release_aliases(state: _State) -> dict[str, str]:
-    """Every release resource → the release node it draws as (component absorbs its Helm)."""
-    aliases: dict[str, str] = {}
-    for comp in (u for u in state.by_urn if state.type_of(u) == RELEASE_COMPONENT):
-        aliases[comp] = comp
-        if helm := _helm_child(state, comp):
-            aliases[helm] = comp
-    for urn in state.by_urn:
-        if state.type_of(urn) == HELM_RELEASE and urn not in aliases:
-            aliases[urn] = urn
-    return aliases
+def _calls(n: int) -> str:
+    return f"{n} call{'s' if n != 1 else ''}"
 
 
-def _policy_key(state: _State, urn: str) -> tuple[str, str]:
-    """(namespace, display name) of a policy object."""
-    inputs = state.by_urn[urn].get("inputs") or {}
-    meta = inputs.get("metadata") if isinstance(inputs.get("metadata"), dict) else {}
-    name = meta.get("name") if isinstance(meta.get("name"), str) else _urn_name(urn)
-    if POLICY_TYPES.get(state.type_of(urn)) == "CCNP":
-        return _CLUSTERWIDE, name
-    namespace = meta.get("namespace")
-    return (namespace if isinstance(namespace, str) and namespace else "default"), name
+class _Picture:
+    """The lines of one flowchart, with a running edge index for `linkStyle`."""
+
+    def __init__(self) -> None:
+        self.ids = _Ids()
+        self.lines = ["flowchart LR", *(f"    {c}" for c in _CLASSES)]
+        self.edge_count = 0
+        self.styles: list[str] = []
+
+    def group(self, prefix: str, head: set[Edge], base: set[Edge] | None, indent: str) -> None:
+        every = head | (base or set())
+        declared = {n for e in every for n in (e.src, e.dst) if n[0] == "svc"}
+        per_ns = Counter(n[1] for n in declared)
+        if len(declared) > MAX_SERVICES:
+            edges, status, per_ns = self._collapsed(prefix, head, base, per_ns, indent)
+        else:
+            edges = [(e.src, e.dst, e.label) for e in sorted(every)]
+            status = [
+                self._status(e in head, base is None or e in base, base) for e in sorted(every)
+            ]
+        self._nodes(prefix, {n for s, d, _ in edges for n in (s, d)}, per_ns, indent)
+        for (src, dst, label), state in zip(edges, status, strict=True):
+            arrow = "-.->" if state == "removed" else "-->"
+            self.lines.append(
+                f'{indent}{self.ids((prefix, *src))} {arrow}|"{_label(label)}"| '
+                f"{self.ids((prefix, *dst))}"
+            )
+            if state != "same":
+                self.styles.append(
+                    f"    linkStyle {self.edge_count} {_ADDED if state == 'added' else _REMOVED}"
+                )
+            self.edge_count += 1
+
+    def _collapsed(
+        self,
+        prefix: str,
+        head: set[Edge],
+        base: set[Edge] | None,
+        per_ns: Mapping[str, int],
+        indent: str,
+    ) -> tuple[list[tuple[Node, Node, str]], list[str], dict[str, int]]:
+        """Namespace-to-namespace arrows with call counts, within the chart's arrow budget."""
+        every = head | (base or set())
+        shown = _shown_namespaces(every, per_ns)
+        counts = dict(per_ns)
+        counts[""] = sum(n for ns, n in per_ns.items() if ns not in shown)
+        counts["#more"] = len(
+            {_namespace(n) for e in every for n in (e.src, e.dst)} - shown - {None}
+        )
+        now = _collapse(head, shown)
+        was = _collapse(base if base is not None else head, shown)
+        budget = max(0, MAX_EDGES - self.edge_count)
+        ranked = sorted(set(now) | set(was), key=lambda p: (-(now[p] + was[p]), p))
+        pairs, hidden = sorted(ranked[:budget]), ranked[budget:]
+        if hidden:
+            self.lines.append(
+                f'{indent}{self.ids((prefix, "hidden"))}["{len(hidden)} more arrows '
+                f'({_calls(sum(now[p] for p in hidden))}) not drawn"]:::peer'
+            )
+        edges = [(s, d, self._count_label(now[(s, d)], was[(s, d)], base)) for s, d in pairs]
+        return edges, [self._status(now[p] > 0, was[p] > 0, base) for p in pairs], counts
+
+    @staticmethod
+    def _status(in_head: bool, in_base: bool, base: set[Edge] | None) -> str:
+        if base is None or (in_head and in_base):
+            return "same"
+        return "added" if in_head else "removed"
+
+    @staticmethod
+    def _count_label(now: int, was: int, base: set[Edge] | None) -> str:
+        if base is None or now == was or not now or not was:
+            return _calls(now or was)
+        return f"{_calls(now)} (was {was})"
+
+    def _nodes(self, prefix: str, nodes: set[Node], per_ns: Mapping[str, int], indent: str) -> None:
+        by_ns: dict[str | None, list[Node]] = defaultdict(list)
+        for node in nodes:
+            # A collapsed namespace is its own node: no box around it.
+            by_ns[None if node[0] == "nsgroup" else _namespace(node)].append(node)
+        for ns in sorted(n for n in by_ns if n is not None):
+            inner = indent + "    "
+            self.lines.append(
+                f'{indent}subgraph {self.ids((prefix, "namespace", ns))}["{_label(ns)}"]'
+            )
+            for node in sorted(by_ns[ns]):
+                self.lines.append(
+                    f"{inner}{self.ids((prefix, *node))}{_shape(node, _text(node, per_ns))}"
+                )
+            self.lines.append(f"{indent}end")
+        for node in sorted(by_ns.get(None, [])):
+            self.lines.append(
+                f"{indent}{self.ids((prefix, *node))}{_shape(node, _text(node, per_ns))}"
+            )
 
 
-def _owner(state: _State, starts: list[str], aliases: dict[str, str]) -> str | None:
-    """The node (via `aliases`) nearest to the first start that reaches one."""
-    for start in starts:
-        found = state.nearest(start, lambda x: x in aliases)
-        if found:
-            return aliases[found]
-    return None
-
-
-def _build(state: _State) -> tuple[list[_Cluster], _Cluster]:
-    """Clusters with their releases and policies; a pseudo-cluster holds what is unlinked."""
-    cluster_alias = _cluster_aliases(state)
-    clusters = {
-        u: _Cluster(u, f"{CLUSTER_TYPES[state.type_of(u)]} {_urn_name(u)}")
-        for u in sorted(set(cluster_alias.values()))
-    }
-    orphan = _Cluster("", "not linked to a cluster")
-    release_alias = _release_aliases(state)
-    releases: dict[str, _Release] = {}
-    for r_urn in sorted(set(release_alias.values())):
-        release = _Release(r_urn, _release_label(state, r_urn))
-        releases[r_urn] = release
-        # A component often carries no provider of its own: its Helm child does.
-        starts = [r_urn] + [h for h, c in release_alias.items() if c == r_urn and h != r_urn]
-        owner = _owner(state, starts, cluster_alias)
-        (clusters[owner] if owner else orphan).releases.append(release)
-    for p_urn in sorted(u for u in state.by_urn if state.type_of(u) in POLICY_TYPES):
-        ns, name = _policy_key(state, p_urn)
-        rel = _owner(state, [p_urn], release_alias)
-        if rel:
-            releases[rel].policies[ns].append(name)
-            continue
-        owner = _owner(state, [p_urn], cluster_alias)
-        (clusters[owner] if owner else orphan).direct_policies[ns].append(name)
-    return list(clusters.values()), orphan
-
-
-def _policy_nodes(
-    ids: _Ids, parent_id: str, scope: str, policies: dict[str, list[str]]
-) -> list[str]:
-    lines: list[str] = []
-    namespaces = sorted(policies, key=lambda ns: (-len(policies[ns]), ns))
-    shown, folded = namespaces[:MAX_NAMESPACES], namespaces[MAX_NAMESPACES:]
-    for ns in sorted(shown):
-        names = sorted(policies[ns])
-        if len(names) > GROUP_OVER:
-            node = ids("ns", f"{scope}/{ns}", ns)
-            lines.append(f'    {node}["{_label(ns)}<br/>{len(names)} policies"]:::policy')
-            lines.append(f"    {parent_id} --> {node}")
-            continue
-        for name in names:
-            node = ids("p", f"{scope}/{ns}/{name}", f"{ns}_{name}")
-            lines.append(f'    {node}["{_label(ns)}/{_label(name)}"]:::policy')
-            lines.append(f"    {parent_id} --> {node}")
-    if folded:
-        count = sum(len(policies[ns]) for ns in folded)
-        node = ids("more", scope, _urn_name(scope))
-        lines.append(f'    {node}["+{len(folded)} more namespaces<br/>{count} policies"]:::policy')
-        lines.append(f"    {parent_id} --> {node}")
-    return lines
-
-
-def _cluster_lines(ids: _Ids, cluster: _Cluster) -> list[str]:
-    lines: list[str] = []
-    scope = cluster.urn or "orphan"
-    c_id = ids("c", scope, _urn_name(scope))
-    lines.append(f'    {c_id}["{_label(cluster.label)}"]:::cluster')
-    for release in cluster.releases:
-        r_id = ids("r", release.urn, _urn_name(release.urn))
-        label = "<br/>".join(_label(part) for part in release.label.split("<br/>"))
-        lines.append(f'    {r_id}["{label}"]:::release')
-        lines.append(f"    {c_id} --> {r_id}")
-        lines += _policy_nodes(ids, r_id, release.urn, release.policies)
-    lines += _policy_nodes(ids, c_id, scope, cluster.direct_policies)
-    return lines
-
-
-def render_mermaid(resources: list[dict[str, Any]]) -> str:
-    """A Mermaid `flowchart LR` of clusters → Cilium releases → network policies."""
-    state = _State(resources)
-    clusters, orphan = _build(state)
-    ids = _Ids()
-    lines = [
-        "flowchart LR",
-        "    classDef cluster fill:#e8f0fe,stroke:#1a73e8,color:#0b2e6b",
-        "    classDef release fill:#fef7e0,stroke:#f9ab00,color:#5c3b00",
-        "    classDef policy fill:#e6f4ea,stroke:#188038,color:#0b3d1a",
+def _groups(
+    head: Mapping[str, set[Edge]], base: Mapping[str, set[Edge]] | None, order: Sequence[str]
+) -> list[tuple[list[str], set[Edge], set[Edge] | None]]:
+    """Clusters with the same picture (same policies now, and before) drawn once."""
+    names = [c for c in order if c in head or (base and c in base)]
+    names += sorted((set(head) | set(base or {})) - set(names))
+    groups: dict[tuple[frozenset[Edge], frozenset[Edge] | None], list[str]] = {}
+    for name in names:
+        now = frozenset(head.get(name, set()))
+        was = frozenset(base.get(name, set())) if base is not None else None
+        groups.setdefault((now, was), []).append(name)
+    return [
+        (c, set(now), set(was) if was is not None else None) for (now, was), c in groups.items()
     ]
-    for cluster in clusters:
-        lines += _cluster_lines(ids, cluster)
-    if orphan.releases or orphan.direct_policies:
-        lines += _cluster_lines(ids, orphan)
-    if len(lines) == 4:
-        lines.append('    empty["no clusters in this plan"]')
-    return "\n".join(lines) + "\n"
+
+
+def render_mermaid(
+    resources: list[dict[str, Any]],
+    *,
+    base: list[dict[str, Any]] | None = None,
+    clusters: Sequence[str] = (),
+) -> str:
+    """The call graph of a plan as a Mermaid `flowchart LR` (``clusters`` gives the order)."""
+    head_graphs = call_graphs(resources)
+    base_graphs = call_graphs(base) if base is not None else None
+    picture = _Picture()
+    groups = _groups(head_graphs, base_graphs, clusters)
+    if not groups:
+        picture.lines.append('    empty["no traffic policies in this plan"]')
+    for index, (names, head, was) in enumerate(groups):
+        if len(groups) == 1:
+            picture.group("", head, was, "    ")
+            continue
+        title = ("cluster " if len(names) == 1 else "clusters ") + ", ".join(names)
+        picture.lines.append(f'    subgraph {picture.ids(("g", index))}["{_label(title)}"]')
+        picture.group(f"g{index}", head, was, "        ")
+        picture.lines.append("    end")
+    return "\n".join(picture.lines + picture.styles) + "\n"

@@ -74,6 +74,13 @@ def _aws_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict
     if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
         host = str(inputs.get("url", "")).removeprefix("https://")
         return name, {"arn": f"arn:aws:iam::{FAKE_ACCOUNT}:oidc-provider/{host}"}
+    if typ == "aws:ec2/launchTemplate:LaunchTemplate":
+        template_id = f"lt-{_hex(name, 17)}"
+        return template_id, {
+            "arn": f"arn:aws:ec2:{region}:{FAKE_ACCOUNT}:launch-template/{template_id}",
+            "latestVersion": 1,
+            "defaultVersion": 1,
+        }
     if typ == "aws:eks/nodeGroup:NodeGroup":
         return f"{inputs.get('clusterName')}:{inputs.get('nodeGroupName')}", {"status": "ACTIVE"}
     if typ == "aws:eks/addon:Addon":

@@ -9,6 +9,7 @@ report from the real policy pack, and a Markdown summary for pull requests.
 
 from __future__ import annotations
 
+import base64
 import heapq
 import json
 import os
@@ -28,11 +29,13 @@ from pulumi.runtime.sync_await import _sync_await
 
 from infra import stack_file
 from infra.export_format import (
+    CLUSTER_TYPES,
     REDACTED,
     RESOURCE_REF_SIG,
     SECRET_SIG,
     SIG_KEY,
     UNKNOWN_SENTINEL,
+    cluster_of,
     is_secret_envelope,
 )
 from infra.mocks import MeshlessMocks, RecordedResource, RecordingMonitor
@@ -43,14 +46,15 @@ __all__ = [
     "PROJECT",
     "PlanInputError",
     "PlanResult",
+    "cluster_of",
     "export_document",
     "read_stack_file",
     "record_program",
+    "stack_file_locator",
     "write_plan",
 ]
 
 PROJECT = "meshless"
-CLUSTER_TYPES = ("meshless:aws:EksCluster", "meshless:gcp:GkeCluster")
 
 
 class PlanInputError(Exception):
@@ -168,16 +172,6 @@ def export_document(stack: str, resources: list[RecordedResource]) -> dict[str, 
     }
 
 
-def cluster_of(resource: dict[str, Any], by_urn: dict[str, dict[str, Any]]) -> str | None:
-    """The cluster a resource belongs to: the name of its nearest cluster component ancestor."""
-    current: dict[str, Any] | None = resource
-    while current is not None:
-        if current["type"] in CLUSTER_TYPES:
-            return current["urn"].rsplit("::", 1)[-1]
-        current = by_urn.get(current.get("parent", ""))
-    return None
-
-
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-").lower()
 
@@ -191,17 +185,25 @@ def _dump_yaml(data: Any, *, sort_keys: bool) -> str:
     return yaml.dump(data, Dumper=_YAML_DUMPER, sort_keys=sort_keys)
 
 
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+
+
 def write_manifests(resources: list[dict[str, Any]], directory: Path) -> int:
-    """One YAML per Kubernetes object and one values file per Helm release; returns the count."""
+    """One YAML per Kubernetes object, one values file per Helm release and one user-data file
+    per EC2 launch template; returns the count."""
     by_urn = {res["urn"]: res for res in resources}
     written = 0
     for res in resources:
         typ = res["type"]
-        if not res["custom"] or not typ.startswith("kubernetes:") or typ.startswith("pulumi:"):
-            continue
         cluster = cluster_of(res, by_urn) or "_stack"
         inputs = res.get("inputs", {})
-        if typ == "kubernetes:helm.sh/v3:Release":
+        if typ == LAUNCH_TEMPLATE and isinstance(inputs.get("userData"), str):
+            # The node's user data as EC2 will hand it to cloud-init (MIME multi-part).
+            name = f"launch-template-{_slug(res['urn'].rsplit('::', 1)[-1])}-user-data.mime"
+            body = base64.b64decode(inputs["userData"]).decode("utf-8", errors="replace")
+        elif not res["custom"] or not typ.startswith("kubernetes:"):
+            continue
+        elif typ == "kubernetes:helm.sh/v3:Release":
             name = f"helm-{_slug(inputs.get('name', 'release'))}-values.yaml"
             header = (
                 f"# Helm release {inputs.get('name')} in {inputs.get('namespace')}: chart "
@@ -268,6 +270,22 @@ def _policy_config_for(stack: str, given: Path | None) -> Path | None:
     return default if default.is_file() else None
 
 
+def stack_file_locator(stack_file: Path, by_urn: dict[str, dict[str, Any]]) -> Any:
+    """violation → the stack file line of the config key behind it, the file named relative
+    to the repository (as GitHub annotations want it) when it lies inside."""
+    from infra.stack_lines import StackFileIndex
+
+    path = stack_file.resolve()
+    display = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+    index = StackFileIndex(path, display)
+
+    def locate(violation: Any) -> Any:
+        res = by_urn.get(violation.urn)
+        return index.locate(cluster_of(res, by_urn), violation.policy_name) if res else None
+
+    return locate
+
+
 def run(
     stack: str,
     *,
@@ -279,7 +297,9 @@ def run(
 ) -> int:
     """The whole offline plan of one stack. Returns the exit code (0 clean, 1 blocked);
     raises ConfigError / PlanInputError for bad input (exit 2), before writing anything."""
-    from infra.gate import GateError, load_policy_config, render_table
+    from infra.findings_log import emit_annotations, print_findings
+    from infra.gate import GateError, load_policy_config
+    from infra.summary import verdict_line
 
     check_stack_name(stack)
     policy_file = _policy_config_for(stack, policy_config)
@@ -299,15 +319,19 @@ def run(
     except OSError as exc:
         raise PlanInputError(f"{target}: cannot write the plan there ({exc.strerror})") from None
     try:
-        report, summary = _write_all(result, staging, policy_file, compare)
+        report, inputs, by_urn = _write_all(result, staging, policy_file, compare)
         _replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if console is not None:
-        console.print(summary.splitlines()[0], highlight=False, soft_wrap=True, markup=False)
+        console.print(
+            verdict_line(inputs, markdown=False), highlight=False, soft_wrap=True, markup=False
+        )
+        locate = stack_file_locator(stack_file or default_stack_file(stack), by_urn)
         if report.violations:
-            render_table(report, console)
+            print_findings(report, console, locate=locate)
+        emit_annotations(report.violations, console.file, locate)
         console.print(
             f"wrote {target}/: resources.json, manifests/, policy-report.json, summary.md, graph.mmd",
             highlight=False,
@@ -357,13 +381,14 @@ def _replace(staging: Path, target: Path) -> None:
 
 def _write_all(
     result: PlanResult, target: Path, policy_file: Path | None, compare: Path | None
-) -> tuple[Any, str]:
-    """Every output file of the plan into ``target``; returns the gate report and summary."""
+) -> tuple[Any, Any, dict[str, dict[str, Any]]]:
+    """Every output file of the plan into ``target``; returns the gate report, the summary's
+    inputs and the resources by URN."""
     # Imported here: the gate starts the policy pack, the diff and graph are only for output.
-    from infra.diff import DiffInputError, compare_plans
+    from infra.diff import DiffInputError, compare_plans, load_plan
     from infra.gate import GateError, run_gate
     from infra.graph import render_mermaid
-    from infra.summary import render_summary
+    from infra.summary import SummaryInputs, render_summary
 
     stack = result.stack
     document, manifests = _write_into(result, target)
@@ -376,25 +401,31 @@ def _write_all(
     (target / "policy-report.json").write_text(
         json.dumps(report_json, indent=2) + "\n", encoding="utf-8"
     )
-    diff_markdown = None
+
+    diff = diff_error = base_resources = None
     if compare is not None:
         try:
-            diff_markdown = compare_plans(compare, target).to_markdown(title=None)
+            diff = compare_plans(compare, target)
+            base_resources = list(load_plan(compare, "base").resources.values())
         except DiffInputError as exc:
-            diff_markdown = f"_No comparison: {exc}_"
-    mermaid = render_mermaid(resources)
+            diff_error = str(exc)
+
+    names = [c.name for c in result.plan.config.clusters]
+    mermaid = render_mermaid(resources, base=base_resources, clusters=names)
     (target / "graph.mmd").write_text(mermaid.rstrip() + "\n", encoding="utf-8")
     by_urn = {res["urn"]: res for res in resources}
-    summary = render_summary(
+    inputs = SummaryInputs(
         stack=stack,
         config=result.plan.config,
         resources=resources,
         cluster_of={res["urn"]: cluster_of(res, by_urn) for res in resources},
         report=report_json,
         warnings=result.plan.warnings,
-        diff_markdown=diff_markdown,
+        diff=diff,
+        diff_error=diff_error,
         mermaid=mermaid,
         manifests=manifests,
     )
+    summary = render_summary(inputs)
     (target / "summary.md").write_text(summary, encoding="utf-8")
-    return report, summary
+    return report, inputs, by_urn

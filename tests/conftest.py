@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import html
 import importlib.util
+import json
+import os
+import re
 import shutil
+import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -37,3 +43,61 @@ def repo_tmp() -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+MERMAID_DIR = REPO / "tests" / "mermaid"
+
+
+@pytest.fixture(scope="session")
+def mermaid_parse() -> Callable[[list[str]], list[dict[str, Any]]]:
+    """Mermaid 11's own parser (tests/mermaid, installed by `make mermaid`): texts → one
+    result per text, {"ok": True, "type": ...} or {"ok": False, "error": ...}.
+
+    Skips only where node is absent and the run does not insist (.ci/run sets
+    MESHLESS_REQUIRE_MERMAID=1, so CI always parses)."""
+    node = shutil.which("node")
+    if node is None:
+        if os.environ.get("MESHLESS_REQUIRE_MERMAID"):
+            pytest.fail("node is not installed, and MESHLESS_REQUIRE_MERMAID is set")
+        pytest.skip("node is not installed: the Mermaid parser cannot run here")
+    if not (MERMAID_DIR / "node_modules" / "mermaid").is_dir():
+        pytest.fail("tests/mermaid/node_modules is missing: run `make mermaid` (npm ci)")
+
+    def parse(texts: list[str]) -> list[dict[str, Any]]:
+        with tempfile.TemporaryDirectory() as tmp:
+            files = []
+            for i, text in enumerate(texts):
+                path = Path(tmp) / f"graph-{i}.mmd"
+                path.write_text(text, encoding="utf-8")
+                files.append(str(path))
+            done = subprocess.run(
+                [node, str(MERMAID_DIR / "check.mjs"), *files],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        assert len(results) == len(texts), done.stderr
+        return results
+
+    return parse
+
+
+@pytest.fixture(scope="session")
+def github_text() -> Callable[..., str]:
+    """What a reader sees of Markdown on GitHub: rendered (CommonMark + tables), sanitised
+    with an allow-list (nh3/ammonia drops unknown tags such as <project>, as GitHub's
+    sanitiser does), tags removed, entities decoded. ``drop_code=True`` leaves code out."""
+    import markdown_it
+    import nh3
+
+    md = markdown_it.MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+    def text(markdown: str, *, drop_code: bool = False) -> str:
+        cleaned = nh3.clean(md.render(markdown))
+        if drop_code:
+            cleaned = re.sub(r"<code>.*?</code>", " ", cleaned, flags=re.S)
+        return html.unescape(re.sub(r"<[^>]+>", "", cleaned))
+
+    return text

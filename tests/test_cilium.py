@@ -1,8 +1,8 @@
 """Cilium values: valid for the chart, every image pinned to the catalog, kube-proxy replaced.
 
-The chart facts come from ../shared/upstream/cilium-chart (the published archives and their
-values schema); `helm template` is a real Helm 3 binary from ../shared/tools/get-helm. No
-cluster is contacted: this verifies what the chart would deploy from our values.
+The chart facts come from vendor/cilium-chart (the published archives and their values schema,
+sha256-checked against vendor/PROVENANCE.json); `helm template` is the real Helm 3 binary pinned
+in uv.lock (devtools/helm.py). No cluster is contacted: this verifies what the chart would deploy from our values.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from components.catalog import (
     pins_for,
 )
 from components.cilium import CiliumSettings, ClusterFacts, ProfileError, build_values
+from devtools.helm import helm_path
 from infra.config import ConfigError, parse_stack_config
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-CHARTS = SHARED / "upstream" / "cilium-chart"
+CHARTS = REPO / "vendor" / "cilium-chart"
 PROFILES = ("default", "throughput", "latency")
 
 
@@ -301,20 +301,12 @@ class TestCatalog:
         assert problems == {("envoy.image", "digest"), ("certgen.image", "missing")}
 
 
-@cache
-def helm() -> str:
-    tool = SHARED / "tools" / "get-helm"
-    if not tool.exists():
-        pytest.skip("../shared/tools/get-helm is missing")
-    return subprocess.run([str(tool)], check=True, capture_output=True, text=True).stdout.strip()
-
-
 def render(values: dict[str, Any], version: str, tmp_path: Path) -> list[dict[str, Any]]:
     values_file = tmp_path / "values.yaml"
     values_file.write_text(yaml.safe_dump(values))
     result = subprocess.run(
         [
-            helm(),
+            str(helm_path()),
             "template",
             "cilium",
             str(CHARTS / f"cilium-{version}.tgz"),

@@ -372,9 +372,13 @@ class TestMarkdown:
         md = compare_plans(base, head_with(tmp_path, base_resources())).to_markdown(title=None)
         assert md.splitlines()[0] == "**No changes against the base plan.**"
 
-    def test_html_in_values_is_escaped(self) -> None:
+    def test_html_in_values_is_code_not_markup(self, github_text) -> None:
+        """A name like <script> is shown, as code, and never becomes a tag."""
         diff = PlanDiff(added=["urn:pulumi:s::p::t::<script>"], types={})
-        assert "<script>" not in diff.to_markdown()
+        markdown = diff.to_markdown()
+        assert "`<script>`" in markdown  # a code span: verbatim, no entities
+        assert "<script>" in github_text(markdown)
+        assert "<script>" not in github_text(markdown, drop_code=True)
 
     def test_huge_diffs_stay_under_a_comment(self, tmp_path: Path, base: Path) -> None:
         res = base_resources()

@@ -1,198 +1,228 @@
-"""The Mermaid picture of a plan: clusters → Cilium release → network policies."""
+"""The call graph: who may call whom, read from the planned CiliumNetworkPolicies, drawn in
+Mermaid and parsed by Mermaid 11's own parser."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-from infra.graph import GROUP_OVER, MAX_NAMESPACES, render_mermaid
+import pytest
 
+from components.network_policy import render_policies
+from components.traffic import load_policy_folder
+from infra.callgraph import call_graphs, l7_summary
+from infra.graph import MAX_EDGES, MAX_SERVICES, render_mermaid
+
+REPO_TRAFFIC = "traffic/shop"
 PREFIX = "urn:pulumi:prod::meshless::"
-NODE_DEF = re.compile(r'^    ([A-Za-z][A-Za-z0-9_]*)\["([^"\[\]]*)"\](?::::(\w+))?$')
-EDGE = re.compile(r"^    ([A-Za-z][A-Za-z0-9_]*) --> ([A-Za-z][A-Za-z0-9_]*)$")
+Parse = Callable[[list[str]], list[dict[str, Any]]]
 
 
-def res(
-    type_chain: str,
-    name: str,
-    inputs: dict[str, Any] | None = None,
-    *,
-    parent: str | None = None,
-    provider: str | None = None,
-    deps: list[str] | None = None,
-    custom: bool = True,
-) -> dict[str, Any]:
-    return {
-        "urn": f"{PREFIX}{type_chain}::{name}",
-        "type": type_chain.rsplit("$", 1)[-1],
-        "custom": custom,
-        "parent": parent,
-        "provider": provider,
-        "dependencies": deps or [],
-        "inputs": inputs or {},
-        "outputs": {},
-        "id": name if custom else None,
-    }
-
-
-def cnp(name: str, namespace: str, parent: str, release: str) -> dict[str, Any]:
-    return res(
-        "meshless:cilium:NetworkPolicies$kubernetes:cilium.io/v2:CiliumNetworkPolicy",
-        f"{namespace}-{name}",
-        {"metadata": {"name": name, "namespace": namespace}, "spec": {}},
-        parent=parent,
-        deps=[release],
-    )
-
-
-def stack_with(cloud: str, name: str, policies: dict[str, int]) -> list[dict[str, Any]]:
-    """A cluster component, its provider, a Cilium release and `policies` CNPs per namespace."""
-    comp_type, custom_type = {
-        "eks": ("meshless:aws:EksCluster", "aws:eks/cluster:Cluster"),
-        "gke": ("meshless:gcp:GkeCluster", "gcp:container/cluster:Cluster"),
-    }[cloud]
-    comp = res(comp_type, name, custom=False)
-    cluster = res(f"{comp_type}${custom_type}", f"{name}-cluster", parent=comp["urn"])
-    provider = res(
-        f"{comp_type}$pulumi:providers:kubernetes",
-        f"{name}-k8s",
-        parent=comp["urn"],
-        deps=[cluster["urn"]],
-    )
-    rel_comp = res("meshless:cilium:CiliumRelease", f"{name}-cilium", custom=False)
-    helm = res(
-        "meshless:cilium:CiliumRelease$kubernetes:helm.sh/v3:Release",
-        f"{name}-cilium",
-        {"chart": "cilium", "version": "1.16.5", "namespace": "kube-system"},
-        parent=rel_comp["urn"],
-        provider=f"{provider['urn']}::04da6b54-80e4-46f7-96ec-b56ff0331ba9",
-    )
-    pols = res("meshless:cilium:NetworkPolicies", f"{name}-policies", custom=False)
-    out = [comp, cluster, provider, rel_comp, helm, pols]
-    for ns, count in policies.items():
-        out += [cnp(f"p{i}", ns, pols["urn"], helm["urn"]) for i in range(count)]
+def cluster_resources(cluster: str, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A cluster component and its CNP objects, linked by parent like the plan's export."""
+    comp = f"{PREFIX}meshless:aws:EksCluster::{cluster}"
+    out = [{"urn": comp, "type": "meshless:aws:EksCluster", "custom": False}]
+    for obj in objects:
+        name = f"{cluster}-{obj['metadata']['namespace']}-{obj['metadata']['name']}"
+        out.append(
+            {
+                "urn": f"{PREFIX}meshless:aws:EksCluster$kubernetes:cilium.io/v2:"
+                f"CiliumNetworkPolicy::{name}",
+                "type": "kubernetes:cilium.io/v2:CiliumNetworkPolicy",
+                "custom": True,
+                "parent": comp,
+                "inputs": obj,
+            }
+        )
     return out
 
 
-def parse(text: str) -> tuple[dict[str, tuple[str, str | None]], list[tuple[str, str]]]:
-    """A strict reading of the subset of Mermaid the renderer emits."""
-    lines = text.splitlines()
-    assert lines[0] == "flowchart LR"
-    nodes: dict[str, tuple[str, str | None]] = {}
-    edges: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        if line.startswith("    classDef "):
-            continue
-        if m := NODE_DEF.match(line):
-            assert m.group(1) not in nodes, f"node defined twice: {line}"
-            nodes[m.group(1)] = (m.group(2), m.group(3))
-        elif m := EDGE.match(line):
-            edges.append((m.group(1), m.group(2)))
-        else:
-            raise AssertionError(f"unexpected Mermaid line: {line!r}")
-    for a, b in edges:
-        assert a in nodes and b in nodes, f"edge to an undefined node: {a} --> {b}"
-    return nodes, edges
+@pytest.fixture(scope="module")
+def shop() -> list[dict[str, Any]]:
+    from infra.program import REPO_ROOT
+
+    return render_policies(load_policy_folder(REPO_ROOT / REPO_TRAFFIC))
 
 
-def node_by_label(nodes: dict[str, tuple[str, str | None]], fragment: str) -> str:
-    matches = [n for n, (label, _) in nodes.items() if fragment in label]
-    assert len(matches) == 1, f"{fragment!r} matched {matches}"
-    return matches[0]
+def edges_of(text: str) -> list[tuple[str, str, str, str]]:
+    return re.findall(r"^\s+(\w+) (-->|-\.->)\|\"([^\"]*)\"\| (\w+)$", text, re.M)
 
 
-class TestShape:
-    """Each cluster leads to its own release, and each release to its own policies."""
-
-    def test_two_clusters(self) -> None:
-        resources = stack_with("eks", "prd-eks", {"shop": 2}) + stack_with(
-            "gke", "prd-gke", {"payments": 1}
+def many_services(n: int, namespaces: int, *, fqdns: bool = False) -> list[dict[str, Any]]:
+    """``n`` services spread over ``namespaces``; each is called by the next service and by
+    one in the namespace ``i * 7`` further on (deterministic), on HTTP 8080; with ``fqdns``
+    each also calls a host of its own."""
+    objects = []
+    for i in range(n):
+        caller = (i + 1) % n, (i * 7 + 3) % n
+        objects.append(
+            {
+                "metadata": {"name": f"s{i}", "namespace": f"ns{i % namespaces}"},
+                "spec": {
+                    "endpointSelector": {"matchLabels": {"app": f"s{i}"}},
+                    "ingress": [
+                        {
+                            "fromEndpoints": [
+                                {
+                                    "matchLabels": {
+                                        "app": f"s{c}",
+                                        "k8s:io.kubernetes.pod.namespace": f"ns{c % namespaces}",
+                                    }
+                                }
+                                for c in caller
+                            ],
+                            "toPorts": [{"ports": [{"port": "8080", "protocol": "TCP"}]}],
+                        }
+                    ],
+                    "egress": [{"toFQDNs": [{"matchName": f"api{i}.example.com"}]}]
+                    if fqdns
+                    else [],
+                },
+            }
         )
-        nodes, edges = parse(render_mermaid(resources))
-        eks = node_by_label(nodes, "EKS prd-eks")
-        gke = node_by_label(nodes, "GKE prd-gke")
-        eks_rel = node_by_label(nodes, "prd-eks-cilium")
-        gke_rel = node_by_label(nodes, "prd-gke-cilium")
-        assert (eks, eks_rel) in edges and (gke, gke_rel) in edges
-        assert (eks, gke_rel) not in edges
-        assert (eks_rel, node_by_label(nodes, "shop/p0")) in edges
-        assert (gke_rel, node_by_label(nodes, "payments/p0")) in edges
-        assert nodes[eks][1] == "cluster" and nodes[eks_rel][1] == "release"
-        assert "Helm cilium 1.16.5" in nodes[eks_rel][0]
+    return objects
 
-    def test_bare_cluster_custom_is_not_drawn_twice(self) -> None:
-        nodes, _ = parse(render_mermaid(stack_with("eks", "prd-eks", {})))
-        assert [label for label, cls in nodes.values() if cls == "cluster"] == ["EKS prd-eks"]
 
-    def test_clusterwide_policy_on_dataplane_v2_hangs_off_the_cluster(self) -> None:
-        comp = res("meshless:gcp:GkeCluster", "dpv2", custom=False)
-        cluster = res(
-            "meshless:gcp:GkeCluster$gcp:container/cluster:Cluster", "dpv2-c", parent=comp["urn"]
+class TestWhoMayCallWhom:
+    """The shop's graph says what the policies allow, not what the bullets already say."""
+
+    def test_shop_edges(self, shop: list[dict[str, Any]]) -> None:
+        graph = call_graphs(cluster_resources("eks-a", shop))["eks-a"]
+        found = {(e.src, e.dst): e.label for e in graph}
+        assert found[(("entity", "ingress"), ("svc", "shop", "frontend"))].startswith(
+            "8080 GET,HEAD /*"
         )
-        ccnp = res(
-            "kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy",
-            "deny-all",
-            {"metadata": {"name": "deny-all"}},
-            deps=[cluster["urn"]],
+        checkout = found[(("svc", "shop", "frontend"), ("svc", "shop", "checkout"))]
+        assert "GET /api/v1/cart/*" in checkout and "POST /api/v1/orders +headers" in checkout
+        assert (
+            found[(("svc", "shop", "checkout"), ("svc", "shop", "payments"))]
+            == "9090 gRPC Payments/{Authorize,Capture,Refund}"
         )
-        nodes, edges = parse(render_mermaid([comp, cluster, ccnp]))
-        gke = node_by_label(nodes, "GKE dpv2")
-        assert (gke, node_by_label(nodes, "(cluster-wide)/deny-all")) in edges
+        assert found[(("svc", "shop", "payments"), ("fqdn", "api.stripe.com"))] == "443"
+        assert found[(("svc", "shop", "payments"), ("cidr", "198.51.100.0/24"))] == "443"
+        prometheus = ("sel", "monitoring", "app.kubernetes.io/name=prometheus")
+        assert found[(prometheus, ("svc", "shop", "payments"))] == "9102 GET /metrics"
+        # The caller's derived egress and the DNS lookups are not drawn a second time.
+        assert len(found) == 6
 
-    def test_unlinked_release_is_shown_not_dropped(self) -> None:
-        helm = res("kubernetes:helm.sh/v3:Release", "stray", {"chart": "cilium"})
-        nodes, edges = parse(render_mermaid([helm]))
-        orphan = node_by_label(nodes, "not linked to a cluster")
-        assert (orphan, node_by_label(nodes, "stray")) in edges
+    def test_services_grouped_by_namespace(self, shop: list[dict[str, Any]]) -> None:
+        text = render_mermaid(cluster_resources("eks-a", shop))
+        block = re.search(r'subgraph \w+\["shop"\]\n(.*?)\n\s+end', text, re.S)
+        assert block and all(n in block.group(1) for n in ("frontend", "checkout", "payments"))
 
-    def test_empty_plan(self) -> None:
-        nodes, edges = parse(render_mermaid([]))
-        assert edges == [] and len(nodes) == 1
+    def test_clusters_with_the_same_policies_share_one_picture(
+        self, shop: list[dict[str, Any]]
+    ) -> None:
+        same = render_mermaid(cluster_resources("a", shop) + cluster_resources("b", shop))
+        assert "subgraph g_" not in same and len(edges_of(same)) == 6
+        other = [o for o in shop if o["metadata"]["name"] != "payments"]
+        differ = render_mermaid(cluster_resources("a", shop) + cluster_resources("b", other))
+        assert '["cluster a"]' in differ and '["cluster b"]' in differ
+
+    @pytest.mark.parametrize(
+        ("rules", "expected"),
+        [
+            ({"http": [{"method": "GET", "path": "/api/v1/cart/.*"}]}, ["GET /api/v1/cart/*"]),
+            ({"http": [{"method": "POST", "path": r"/a\.b(\?.*)?"}]}, ["POST /a.b"]),
+            ({"http": [{"method": "POST", "path": r"/pkg\.Svc/[^/]+"}]}, ["gRPC Svc/*"]),
+            ({"http": [{"path": "/x/[0-9]+"}]}, ["* ~/x/[0-9]+"]),
+            ({"kafka": [{"role": "produce", "topic": "orders"}]}, ["Kafka produce orders"]),
+        ],
+    )
+    def test_short_l7_forms(self, rules: dict[str, Any], expected: list[str]) -> None:
+        assert l7_summary(rules) == expected
+
+
+class TestCompare:
+    """With a base plan, added arrows are green and removed ones red and dashed."""
+
+    def test_added_and_removed_edges_are_styled(self, shop: list[dict[str, Any]]) -> None:
+        base = [o for o in shop if o["metadata"]["name"] != "payments"]
+        text = render_mermaid(cluster_resources("a", shop), base=cluster_resources("a", base))
+        edges = edges_of(text)
+        styles = dict(re.findall(r"^\s+linkStyle (\d+) (\S+)", text, re.M))
+        added = {int(i) for i, s in styles.items() if "#1a7f37" in s}
+        removed = {int(i) for i, s in styles.items() if "#cf222e" in s}
+        by_index = {i: e for i, e in enumerate(edges)}
+        assert {by_index[i][3] for i in added} >= {"svc_shop_payments", "fqdn_api_stripe_com"}
+        assert all(by_index[i][1] == "-.->" for i in removed) and removed
+        # payments was no declared service in the base: checkout's L3/L4 egress to its pods.
+        assert any(by_index[i][3] == "sel_shop_app_payments" for i in removed)
+
+    def test_no_base_no_colours(self, shop: list[dict[str, Any]]) -> None:
+        assert "linkStyle" not in render_mermaid(cluster_resources("a", shop))
 
 
 class TestScale:
-    """1,270 policies must stay a picture a person can read on GitHub."""
+    """Large sets collapse to one node per namespace with counts."""
 
-    def test_many_policies_are_grouped_per_namespace(self) -> None:
-        per_ns = {f"team-{i:02d}": 40 for i in range(30)}
-        per_ns.update({"tiny-a": 2, "tiny-b": GROUP_OVER})
-        total = sum(per_ns.values()) + 65
-        per_ns["team-29"] += 65
-        assert total == 1270
-        resources = stack_with("gke", "prd-gke", per_ns)
-        text = render_mermaid(resources)
-        nodes, edges = parse(text)
-        policy_nodes = [label for label, cls in nodes.values() if cls == "policy"]
-        assert len(policy_nodes) <= MAX_NAMESPACES + 1
-        assert len(text) < 20_000 and len(edges) < 100
-        counted = 0
-        for label in policy_nodes:
-            if m := re.search(r"(\d+) policies$", label):
-                counted += int(m.group(1))
-            else:
-                counted += 1
-        assert counted == 1270
-        assert any(label.startswith("+") and "more namespaces" in label for label in policy_nodes)
+    def test_127_services_collapse(self, tmp_path, service_generator) -> None:
+        service_generator.write(127, tmp_path)
+        objects = render_policies(load_policy_folder(tmp_path))
+        text = render_mermaid(cluster_resources("prod", objects))
+        assert "svc_team" not in text  # no single service is drawn
+        counts = re.findall(r'nsgroup_(team_\d+)\["team-\d+<br/>(\d+) services"\]', text)
+        assert sum(int(n) for _, n in counts) == 127 and len(counts) == 8
+        assert all(int(n) <= 16 for _, n in counts)
+        assert re.search(r'\|"\d+ calls?"\|', text)
+        assert len(text) < 50_000  # Mermaid's default maxTextSize
 
-    def test_small_namespaces_list_policies_by_name(self) -> None:
-        nodes, _ = parse(render_mermaid(stack_with("eks", "e", {"ns": GROUP_OVER})))
-        assert {label for label, cls in nodes.values() if cls == "policy"} == {
-            f"ns/p{i}" for i in range(GROUP_OVER)
-        }
+    def test_thousands_stay_inside_mermaids_limits(self) -> None:
+        text = render_mermaid(cluster_resources("a", many_services(1500, 100)))
+        assert text.count("-->") <= MAX_EDGES and len(text) < 50_000
+        assert re.search(r'more\["80 more namespaces<br/>1200 services"\]', text), text[:2000]
+        assert "more arrows" not in text
+        hosts = render_mermaid(cluster_resources("a", many_services(1500, 100, fqdns=True)))
+        assert hosts.count("-->") == MAX_EDGES and len(hosts) < 50_000
+        assert re.search(r'\["\d+ more arrows \(\d+ calls\) not drawn"\]', hosts)
+
+    def test_small_sets_stay_per_service(self, shop: list[dict[str, Any]]) -> None:
+        assert len({o["metadata"]["name"] for o in shop}) < MAX_SERVICES
+        assert "nsgroup_" not in render_mermaid(cluster_resources("a", shop))
 
 
-class TestIds:
-    """Node ids are Mermaid-safe and unique whatever the resource names contain."""
+class TestMermaidParses:
+    """GitHub draws these with Mermaid 11: its parser must accept every one of them."""
 
-    def test_awkward_names(self) -> None:
-        resources = stack_with("eks", 'we"ird [name] end', {"a-b.c": 1, "a_b_c": 1})
-        text = render_mermaid(resources)
-        nodes, _ = parse(text)
-        assert len(nodes) == len(set(nodes))
-        labels = [label for label, _ in nodes.values()]
-        assert any("we#quot;ird #91;name#93; end" in label for label in labels)
-        assert not any(n == "end" for n in nodes)
-
-    def test_deterministic(self) -> None:
-        resources = stack_with("eks", "e", {"x": 5, "y": 1})
-        assert render_mermaid(resources) == render_mermaid(list(reversed(resources)))
+    def test_graphs_parse_and_broken_ones_do_not(
+        self, shop: list[dict[str, Any]], tmp_path, service_generator, mermaid_parse: Parse
+    ) -> None:
+        service_generator.write(127, tmp_path)
+        big = render_policies(load_policy_folder(tmp_path))
+        base = [o for o in shop if o["metadata"]["name"] != "payments"]
+        awkward = [
+            {
+                "metadata": {"name": "odd", "namespace": "x"},
+                "spec": {
+                    "endpointSelector": {"matchLabels": {"app": "odd"}},
+                    "ingress": [
+                        {
+                            "fromEndpoints": [{"matchLabels": {"a": 'q"<b>|&{x}'}}],
+                            "toPorts": [
+                                {
+                                    "ports": [{"port": "80", "protocol": "TCP"}],
+                                    "rules": {"http": [{"path": '/[a"|]{2}<x>'}]},
+                                }
+                            ],
+                        }
+                    ],
+                },
+            }
+        ]
+        good = [
+            render_mermaid(cluster_resources("a", shop)),
+            render_mermaid(cluster_resources("a", shop), base=cluster_resources("a", base)),
+            render_mermaid(cluster_resources("a", shop) + cluster_resources("b", base)),
+            render_mermaid(cluster_resources("a", big)),
+            render_mermaid(cluster_resources("a", awkward)),
+            render_mermaid(cluster_resources("a", many_services(1500, 100, fqdns=True))),
+            render_mermaid([]),
+        ]
+        broken = [
+            good[0].replace('"]:::svc', "]:::svc", 1),  # an unclosed label
+            good[1] + "    linkStyle 99 stroke:red\n",  # a style for an edge that is not there
+        ]
+        results = mermaid_parse(good + broken)
+        assert all(r["ok"] for r in results[: len(good)]), results
+        assert not any(r["ok"] for r in results[len(good) :]), results

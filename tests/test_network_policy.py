@@ -1,7 +1,7 @@
 """Traffic policies as CiliumNetworkPolicy objects: valid for the CRD, right for each rule
 kind, default deny with DNS per namespace, and created only after the Cilium release.
 
-The schema is the Cilium 1.16 CNP CRD's (../shared/upstream/crd-schemas), checked the way
+The schema is the Cilium 1.16 CNP CRD's (vendor/crd-schemas), checked the way
 kubeconform does, with the CRD's own formats (cidr, idn-hostname) enforced too.
 """
 
@@ -34,7 +34,7 @@ from components.network_policy import (
 from components.traffic import load_policy_folder
 
 REPO = Path(__file__).resolve().parents[1]
-CNP_SCHEMA = REPO.parent / "shared" / "upstream" / "crd-schemas" / "ciliumnetworkpolicy_v2.json"
+CNP_SCHEMA = REPO / "vendor" / "crd-schemas" / "ciliumnetworkpolicy_v2.json"
 _HOST = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_PORTS = [{"port": "53", "protocol": "UDP"}, {"port": "53", "protocol": "TCP"}]
 

@@ -233,6 +233,31 @@ class TestOutputsForReviewers:
         assert report["mandatory"] == 0
         assert (planned[stack] / "graph.mmd").read_text().startswith(("flowchart", "graph"))
 
+    def test_shop_call_graph_in_both_summaries_parses(
+        self, planned: dict[str, Path], mermaid_parse: Any
+    ) -> None:
+        graphs = []
+        for stack in STACKS:
+            summary = (planned[stack] / "summary.md").read_text()
+            graph = summary.split("```mermaid\n", 1)[1].split("```", 1)[0]
+            assert graph == (planned[stack] / "graph.mmd").read_text()
+            assert '"9090 gRPC Payments/{Authorize,Capture,Refund}"' in graph
+            assert "api.stripe.com" in graph and "entity ingress" in graph
+            graphs.append(graph)
+        assert all(r["ok"] for r in mermaid_parse(graphs))
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_counts_add_up(self, planned: dict[str, Path], stack: str) -> None:
+        summary = (planned[stack] / "summary.md").read_text()
+        total = len(resources(planned[stack]))
+        first = summary.splitlines()[0]
+        parts = re.search(r"(\d+) resources: (.*)$", first)
+        assert parts and int(parts[1]) == total
+        assert sum(int(n) for n in re.findall(r"(\d+) (?:in|outside)", parts[2])) == total
+        headings = re.findall(r"^### \S+ \(\w+\): (\d+) resources", summary, re.M)
+        assert sum(map(int, headings)) == total - 1  # the stack resource is outside clusters
+        assert summary.count("gets no upstream patches") == 1
+
     def test_gke_summary_says_kube_proxy_stays(self, planned: dict[str, Path]) -> None:
         assert "GKE keeps its own kube-proxy" in (planned["prod"] / "summary.md").read_text()
 
@@ -358,3 +383,6 @@ class TestGkeModesAndScale:
         assert (
             len(of_type(resources(out), "kubernetes:cilium.io/v2:CiliumNetworkPolicy")) >= 2 * 127
         )
+        graph = (out / "graph.mmd").read_text()
+        counts = re.findall(r'\["team-\d+<br/>(\d+) services"\]', graph)
+        assert sum(map(int, counts)) == 127 and "svc_team" not in graph

@@ -1,6 +1,6 @@
 """What the Cilium 1.16 chart deploys for a given set of values, as the policies need it.
 
-Kept next to the chart facts it encodes (checked against ../shared/upstream/cilium-chart/
+Kept next to the chart facts it encodes (checked against vendor/cilium-chart/
 cilium-1.16.19.tgz templates): which image block each component uses, when the chart renders
 that component, and which operator digest the chart picks for the cloud.
 """

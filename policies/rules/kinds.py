@@ -16,6 +16,7 @@ __all__ = [
     "HELM_INSTALLS",
     "HELM_RELEASE",
     "KUBERNETES_PROVIDER",
+    "LAUNCH_TEMPLATE",
 ]
 
 HELM_RELEASE: Final = "kubernetes:helm.sh/v3:Release"
@@ -33,6 +34,7 @@ KUBERNETES_PROVIDER: Final = "pulumi:providers:kubernetes"
 EKS_CLUSTER: Final = "aws:eks/cluster:Cluster"
 EKS_ADDON: Final = "aws:eks/addon:Addon"
 EKS_NODE_GROUP: Final = "aws:eks/nodeGroup:NodeGroup"
+LAUNCH_TEMPLATE: Final = "aws:ec2/launchTemplate:LaunchTemplate"
 GKE_CLUSTER: Final = "gcp:container/cluster:Cluster"
 GKE_NODE_POOL: Final = "gcp:container/nodePool:NodePool"
 

@@ -8,6 +8,7 @@ mode cilium, each with its Cilium release, L7 policies and a workload) for a tes
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from components.eks_nodes import node_user_data
 from infra.gate import PolicyPackSession, Violation
 
 REPO = Path(__file__).resolve().parents[2]
@@ -255,12 +257,22 @@ def _cluster_stack_part(stack: Stack, root: str, cloud: str, cluster_inputs: dic
         deps=[cluster],
     )
     if cloud == "eks":
+        template = stack.add(
+            "aws:ec2/launchTemplate:LaunchTemplate",
+            f"{prefix}-general-nodes",
+            eks_launch_template_inputs(),
+            parent=comp,
+        )
         stack.add(
             "aws:eks/nodeGroup:NodeGroup",
             f"{prefix}-general",
-            {"clusterName": "main", "taints": [TAINT]},
+            {
+                "clusterName": "main",
+                "taints": [TAINT],
+                "launchTemplate": {"id": "lt-0123456789abcdef0", "version": "1"},
+            },
             parent=comp,
-            deps=[cluster],
+            deps=[cluster, template],
         )
     else:
         stack.add(
@@ -309,6 +321,16 @@ def _cluster_stack_part(stack: Stack, root: str, cloud: str, cluster_inputs: dic
         provider=provider,
         deps=[release],
     )
+
+
+def eks_launch_template_inputs(user_data: str | None = None) -> dict[str, Any]:
+    """A node launch template as EksCluster writes it (the program's own user data)."""
+    if user_data is None:
+        user_data = node_user_data(110, prefix_delegation=True)
+    return {
+        "userData": base64.b64encode(user_data.encode()).decode(),
+        "metadataOptions": {"httpEndpoint": "enabled", "httpTokens": "required"},
+    }
 
 
 def eks_cluster_inputs() -> dict[str, Any]:

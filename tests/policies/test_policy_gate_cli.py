@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
-from infra.gate import GateReport, Violation, gate_command, load_export, render_table, run_gate
+from infra.findings_log import print_findings
+from infra.gate import GateReport, Violation, gate_command, load_export, run_gate
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "policies" / "config"
 EKS_RELEASE = "eks-main-cilium-release"
@@ -140,6 +142,34 @@ class TestExitCodes:
         assert _exit_code(tmp_path / "nope.json") == 2
         assert "stack export not found" in capsys.readouterr().err
 
+    def test_missing_stack_file_exits_2(self, tmp_path, stack, capsys) -> None:
+        path = _write(tmp_path, "export.json", stack.export())
+        assert _exit_code(path, stack_file=tmp_path / "Pulumi.nope.yaml") == 2
+        assert "Pulumi.nope.yaml: no such stack file (--stack-file)" in capsys.readouterr().err
+
+    def test_piped_log_and_annotations_name_the_stack_file_line(
+        self, tmp_path, stack, capsys, monkeypatch
+    ) -> None:
+        """In CI (no TTY, GITHUB_ACTIONS=true): blocks and ::error lines, no table."""
+        monkeypatch.setenv("GITHUB_ACTIONS", "true")
+        stack.set(EKS_RELEASE, "values.kubeProxyReplacement", "strict")
+        path = _write(tmp_path, "export.json", stack.export())
+        stack_file = _write(
+            tmp_path,
+            "Pulumi.prod.yaml",
+            "config:\n  meshless:clusters:\n    - name: eks-main\n      cloud: eks\n"
+            "      cilium:\n        kubeProxyReplacement: strict\n",
+        )
+        code = _exit_code(path, policy_config=CONFIG_DIR / "prod.json", stack_file=stack_file)
+        out = capsys.readouterr().out
+        assert code == 1 and "┃" not in out
+        assert f"  config:   {stack_file}:6 meshless:clusters[0].cilium.kubeProxyReplacement" in out
+        assert re.search(
+            r"^::error file=[^,]*Pulumi.prod.yaml,line=6,title=kube-proxy-replacement-strict",
+            out,
+            re.M,
+        )
+
     def test_missing_policy_config_exits_2(self, tmp_path, stack, capsys) -> None:
         path = _write(tmp_path, "export.json", stack.export())
         assert _exit_code(path, policy_config=tmp_path / "none.json") == 2
@@ -224,7 +254,7 @@ def test_table_prints_messages_verbatim() -> None:
         ],
     )
     out = io.StringIO()
-    render_table(report, Console(file=out, width=200))
+    print_findings(report, Console(file=out, width=200))
     text = out.getvalue()
     assert "resourceLabels[meshless-gke-mode] is [b]x" in text
     assert "gcp:container/cluster:Cluster::c" in text and "1 mandatory" in text

@@ -25,6 +25,7 @@ POSTURE = {
     "no-istio-leftovers",
     # Unreadable (encrypted) posture values block in prod only, like the posture they hide.
     "secret-values-readable",
+    "eks-node-launch-template",
 }
 ALWAYS_ADVISORY = {"preview-unverifiable-values"}
 
