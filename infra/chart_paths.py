@@ -9,7 +9,8 @@ gets missed, so this module reads it out of the chart archives and writes
 tests/policies/test_chart_paths.py renders the real chart with every one of these values set to
 a marker and proves that nothing else reaches a container.
 
-``uv run python -m infra.chart_paths <folder with cilium-<version>.tgz>`` rewrites the file.
+``uv run python -m infra.chart_paths vendor/cilium-chart`` rewrites the file from the vendored
+chart archives.
 """
 
 from __future__ import annotations

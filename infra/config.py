@@ -119,7 +119,9 @@ _INTERNAL_STEP = re.compile(
     r"lax-or-strict|nullable|default|chain|is-instance|constrained-\w+|model-\w+)\["
 )
 _TYPE_STEPS = frozenset({"bool", "int", "str", "float", "none", "bytes", "list", "dict"})
-_LONG_QUOTED = re.compile(r"'([^'\n]{70,})'|\"([^\"\n]{70,})\"")
+# A quoted value without spaces (a pasted blob, a repeated version); prose between two
+# apostrophes ("Cilium's ... Bottlerocket's") has spaces and is left alone.
+_LONG_QUOTED = re.compile(r"'([^'\s]{70,})'|\"([^\"\s]{70,})\"")
 _MAX_SHOWN = 80
 _LONG_RUN = re.compile(r"[^\s'\"]{120,}")
 

@@ -4,8 +4,9 @@ policies/data/cilium-chart-paths.json is derived from each catalogued chart's te
 infra/chart_paths.py. Here the real chart is rendered (`helm template`, no cluster) with every
 listed image path and container list set to a unique marker and every component switched on:
 every container image in the render must be one of the markers (nothing else reaches a pod)
-and every marker must appear (nothing listed is dead). Chart archives and Helm come from the
-same place as tests/test_cilium.py's.
+and every marker must appear (nothing listed is dead). The chart archives are the vendored ones
+(vendor/cilium-chart, sha256 in vendor/PROVENANCE.json); Helm is the pinned binary of
+devtools/helm.py, as in tests/test_cilium.py.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from typing import Any
 
 import pytest
 import yaml
-from test_cilium import CHARTS, helm
 
 from components.catalog import known_versions
+from devtools.helm import helm_path
 from infra.chart_paths import DATA_FILE, derive
+
+REPO = Path(__file__).resolve().parents[1]
+CHARTS = REPO / "vendor" / "cilium-chart"
 
 CONTAINER_KEYS = ("containers", "initContainers", "ephemeralContainers")
 
@@ -73,7 +77,7 @@ def _render(version: str, values: dict[str, Any], tmp_path: Path) -> list[dict[s
     values_file.write_text(yaml.safe_dump(values))
     result = subprocess.run(
         [
-            helm(),
+            str(helm_path()),
             "template",
             "cilium",
             str(CHARTS / f"cilium-{version}.tgz"),
