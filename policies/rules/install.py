@@ -40,13 +40,35 @@ _OUR_REPO: Final = re.compile(r"^https?://helm\.cilium\.io/?$")
 # The publisher's OCI copy of the same chart (https://docs.cilium.io: "helm install cilium
 # oci://quay.io/cilium/charts/cilium").
 _OUR_OCI: Final = "oci://quay.io/cilium/charts/cilium"
-# Cilium's own images: anything published under a "cilium" organisation (quay.io/cilium/...,
-# a mirror's .../cilium/...), or a repository named like a Cilium component.
-_CILIUM_IMAGE: Final = re.compile(
-    r"(^|/)cilium/[\w.-]+$|(^|/)(cilium[\w.-]*|hubble-relay|clustermesh-apiserver|"
-    r"operator-(generic|aws|azure|alibabacloud))$",
-    re.I,
+# Cilium's own component images: a repository named cilium* (cilium, cilium-envoy, a mirror's
+# cilium-agent), or one of the component names the chart uses under a "cilium" organisation
+# (quay.io/cilium/operator-aws, .../cilium/hubble-relay). Cilium's demo apps (cilium/starwars,
+# cilium/json-mock) are not components and pass.
+_CILIUM_NAME: Final = re.compile(r"^cilium([-_.][\w.-]+)?$", re.I)
+_CILIUM_COMPONENTS: Final = frozenset(
+    {
+        "operator",
+        "operator-generic",
+        "operator-aws",
+        "operator-azure",
+        "operator-alibabacloud",
+        "hubble-relay",
+        "hubble-ui",
+        "hubble-ui-backend",
+        "clustermesh-apiserver",
+        "kvstoremesh",
+        "certgen",
+        "startup-script",
+    }
 )
+
+
+def _is_cilium_image(repository: str) -> bool:
+    parts = repository.lower().split("/")
+    name, org = parts[-1], parts[-2] if len(parts) > 1 else ""
+    return bool(_CILIUM_NAME.match(name)) or (org == "cilium" and name in _CILIUM_COMPONENTS)
+
+
 _CILIUM_BINARY: Final = re.compile(r"(^|/)(cilium-agent|cilium-operator[\w-]*)(\s|$)")
 _CILIUM_CONFIG_MAPS: Final = {"cilium-config"}
 
@@ -61,7 +83,7 @@ def _repository(image: str) -> str:
 
 
 def _cilium_container(container: Container) -> str | None:
-    if isinstance(container.image, str) and _CILIUM_IMAGE.search(_repository(container.image)):
+    if isinstance(container.image, str) and _is_cilium_image(_repository(container.image)):
         return f"runs the Cilium image {describe(container.image)}"
     data = container.data if isinstance(container.data, dict) else {}
     for key in ("command", "args"):

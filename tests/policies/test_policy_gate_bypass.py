@@ -279,6 +279,16 @@ class TestOneCiliumOnlyOurWay:
         text = gate.run(stack).text
         assert "helm.sh/v4 Chart" in text or "v4 Chart" in text
 
+    def test_cilium_demo_app_is_not_a_second_cilium(self, gate, stack) -> None:
+        app = deployment("deathstar", f"docker.io/cilium/starwars:v1@{DIGEST_A}")
+        _add_object(stack, "kubernetes:apps/v1:Deployment", "deathstar", app)
+        assert gate.run(stack).mandatory == []
+
+    def test_mirrored_operator_image_is_a_second_cilium(self, gate, stack) -> None:
+        image = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/cilium/operator-aws:v1@{DIGEST_A}"
+        _add_object(stack, "kubernetes:apps/v1:Deployment", "op", deployment("op", image))
+        _blocked(gate.run(stack), "cilium-installed-our-way", "operator-aws")
+
     def test_second_release_of_cilium_blocks(self, gate, stack) -> None:
         inputs = copy.deepcopy(stack.inputs(EKS_RELEASE))
         inputs["name"] = "cilium-two"
