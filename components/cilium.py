@@ -174,6 +174,7 @@ class ClusterFacts:
     node_kernel: tuple[int, int]
     pod_cidr: str | None = None  # GKE: the native-routing CIDR
     operator_role_arn: pulumi.Input[str] | None = None  # EKS: IRSA role with ENI permissions
+    protect: bool = False  # the cluster's resolved `protect` (components/common.py)
 
 
 class ProfileError(ValueError):
@@ -426,7 +427,20 @@ class CiliumRelease(pulumi.ComponentResource):
                 skip_await=False,
                 max_history=10,
             ),
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=crds)),
+            opts=pulumi.ResourceOptions.merge(
+                child,
+                pulumi.ResourceOptions(
+                    depends_on=crds,
+                    protect=facts.protect,
+                    # The release is the data plane: Helm uninstalling it takes every pod's
+                    # network and (without kube-proxy) every Service down at once, while the
+                    # cluster and nodes live on. A replace (a changed name or namespace,
+                    # pulumi-kubernetes#2532) or a refactor that loses the URN would do exactly
+                    # that; retained, Pulumi only forgets it and the replace fails on the name
+                    # still in use, for an operator to resolve deliberately.
+                    retain_on_delete=facts.protect,
+                ),
+            ),
         )
         self.status = self.release.status
         self.register_outputs({"status": self.status, "chartVersion": settings.version})

@@ -26,6 +26,7 @@ __all__ = [
     "check_kubernetes_version",
     "check_unique_names",
     "field_error",
+    "resolve_protect",
     "type_token",
 ]
 
@@ -41,6 +42,14 @@ CILIUM_AGENT_NOT_READY_TAINT = {
 # The product pins Kubernetes 1.32; the next minor is accepted so an upgrade is one config
 # change, reviewed like any other.
 SUPPORTED_KUBERNETES_VERSIONS = ("1.32", "1.33")
+
+
+def resolve_protect(protect: bool | None, environment: str) -> bool:
+    """Pulumi ``protect`` for what a mistaken change must never delete (clusters, node pools
+    and groups, KMS keys, the Cilium release): a cluster's ``protect`` key when set, else on in
+    prod. A protected resource makes any plan that would delete or replace it fail, so lifting
+    it is a reviewed change (``protect: false``, then ``pulumi up``), never a side effect."""
+    return protect if protect is not None else environment == "prod"
 
 
 def type_token(area: str, name: str) -> str:

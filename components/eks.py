@@ -35,6 +35,7 @@ from components.common import (
     check_kubernetes_version,
     check_unique_names,
     field_error,
+    resolve_protect,
     type_token,
 )
 from components.eks_nodes import instance_limits, max_pods, node_user_data
@@ -138,6 +139,9 @@ class EksClusterConfig(ConfigModel):
         default_factory=list
     )
     deletion_protection: bool | None = None
+    # Pulumi `protect` on the cluster, its node pools, its KMS key and its Cilium release;
+    # unset means on in prod (components/common.py resolve_protect).
+    protect: bool | None = None
     cilium: CiliumSettings = Field(default_factory=CiliumSettings)
     # Folder of traffic-policy YAML files (components/network_policy.py), relative to the repo.
     traffic_policies: str | None = None
@@ -275,6 +279,7 @@ class EksCluster(pulumi.ComponentResource):
     api_server_port: int = 443
     kubeconfig: pulumi.Output[str]
     operator_role_arn: pulumi.Output[str]
+    protect: bool
 
     def __init__(
         self,
@@ -287,6 +292,8 @@ class EksCluster(pulumi.ComponentResource):
         self._name = name
         self._config = config
         self._child = pulumi.ResourceOptions(parent=self)
+        # What a mistaken change must not delete: the cluster, its node groups, its key.
+        self.protect = resolve_protect(config.protect, environment)
         region = config.region
         tags = {"meshless:cluster": config.name, "meshless:environment": environment}
 
@@ -311,7 +318,7 @@ class EksCluster(pulumi.ComponentResource):
             deletion_window_in_days=30,
             region=region,
             tags=tags,
-            opts=self._child,
+            opts=pulumi.ResourceOptions(parent=self, protect=self.protect),
         )
         deletion_protection = (
             config.deletion_protection
@@ -349,7 +356,9 @@ class EksCluster(pulumi.ComponentResource):
             enabled_cluster_log_types=_LOG_TYPES,
             deletion_protection=deletion_protection,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[cluster_policy], protect=self.protect
+            ),
         )
 
         self._access_entries(name, config)
@@ -605,6 +614,7 @@ class EksCluster(pulumi.ComponentResource):
                     depends_on=attachments,
                     # The autoscaler moves desired size; Pulumi must not fight it.
                     ignore_changes=["scalingConfig.desiredSize"],
+                    protect=self.protect,
                 ),
             )
             groups.append(group)

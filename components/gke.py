@@ -46,6 +46,7 @@ from components.common import (
     check_kubernetes_version,
     check_unique_names,
     field_error,
+    resolve_protect,
     type_token,
 )
 from components.regions import GCP_REGIONS, check_region
@@ -173,6 +174,9 @@ class GkeClusterConfig(ConfigModel):
     node_image: Literal["COS_CONTAINERD", "UBUNTU_CONTAINERD"] = "COS_CONTAINERD"
     node_kernel: Annotated[str | None, Field(pattern=r"^\d+\.\d+$")] = None
     deletion_protection: bool | None = None
+    # Pulumi `protect` on the cluster, its node pools, its KMS key and its Cilium release;
+    # unset means on in prod (components/common.py resolve_protect).
+    protect: bool | None = None
     # Dataplane V2 only: Google's Cilium enforces CiliumClusterwideNetworkPolicy (L3/L4).
     clusterwide_network_policy: bool = False
     # None means "the mode's default": our release in cilium mode, nothing in dataplane-v2.
@@ -310,6 +314,7 @@ class GkeCluster(pulumi.ComponentResource):
     api_server_port: int = 443
     kubeconfig: pulumi.Output[str]
     node_service_account: pulumi.Output[str]
+    protect: bool
 
     def __init__(
         self,
@@ -320,6 +325,7 @@ class GkeCluster(pulumi.ComponentResource):
     ) -> None:
         super().__init__(type_token("gcp", "GkeCluster"), name, None, opts)
         self._child = pulumi.ResourceOptions(parent=self)
+        self.protect = resolve_protect(config.protect, environment)
         labels = {
             "meshless-cluster": config.name,
             "meshless-environment": environment,
@@ -400,7 +406,7 @@ class GkeCluster(pulumi.ComponentResource):
             deletion_protection=deletion_protection,
             resource_labels=labels,
             # The key must be usable by the GKE service agent before the cluster encrypts with it.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[key_grant]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[key_grant], protect=self.protect),
         )
 
         pools = self._node_pools(name, config, node_account, node_grants, labels)
@@ -523,8 +529,8 @@ class GkeCluster(pulumi.ComponentResource):
             rotation_period="7776000s",  # 90 days
             labels=labels,
             # Losing the key makes every Secret in etcd unreadable: protected wherever the
-            # cluster itself is.
-            opts=pulumi.ResourceOptions(parent=self, protect=deletion_protection),
+            # cluster itself is (by Pulumi or by GKE's deletion protection).
+            opts=pulumi.ResourceOptions(parent=self, protect=self.protect or deletion_protection),
         )
         # The agent's address needs the project number; an invoke reads it (no resource is
         # created inside apply, and the plan's mocks answer it).
@@ -648,6 +654,7 @@ class GkeCluster(pulumi.ComponentResource):
                         # The autoscaler owns the node count; a changed initial count would
                         # otherwise recreate the whole pool.
                         ignore_changes=["initialNodeCount", "nodeCount"],
+                        protect=self.protect,
                     ),
                 )
             )

@@ -1,4 +1,4 @@
-"""`meshless` command line: the offline plan, the policy gate and the digest catalog.
+"""`meshless` command line: the offline plan, the policy gate, the digest catalog, verify.
 
 Exit codes everywhere: 0 clean, 1 a mandatory policy violation, 2 bad config or bad input.
 """
@@ -22,6 +22,7 @@ from components.catalog import (
 )
 from infra.config import ConfigError
 from infra.gate import gate_command
+from infra.verify_cli import verify_command
 
 __all__ = ["app"]
 
@@ -133,6 +134,10 @@ def digests(
 
 app.command("gate", help="Run the policy pack on a stack export or a plan's resources.json.")(
     gate_command
+)
+
+app.command("verify", help="Check a live cluster through the Kubernetes API (exit 0/1/2).")(
+    verify_command
 )
 
 

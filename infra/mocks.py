@@ -181,6 +181,8 @@ class RecordedResource:
     inputs: dict[str, Any]
     id: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)
+    protect: bool = False
+    retain_on_delete: bool = False
 
 
 class DuplicateUrnError(Exception):
@@ -224,6 +226,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             },
             inputs=inputs,
             id=response.id,
+            # Resource options the engine keeps in its state (and hands the policy pack).
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
         )
         if request.type != "pulumi:pulumi:Stack":
             registration = self.resources.get(urn)

@@ -157,6 +157,11 @@ def export_document(stack: str, resources: list[RecordedResource]) -> dict[str, 
             entry["parent"] = res.parent
         if res.provider:
             entry["provider"] = res.provider
+        # As `pulumi stack export` writes them (apitype.ResourceV3): present only when true.
+        if res.protect:
+            entry["protect"] = True
+        if res.retain_on_delete:
+            entry["retainOnDelete"] = True
         entry["dependencies"] = sorted(set(res.dependencies))
         if res.property_dependencies:
             entry["propertyDependencies"] = {

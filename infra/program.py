@@ -150,6 +150,7 @@ def _declare_cluster(
         api_host=component.api_server_host,
         api_port=component.api_server_port,
         node_kernel=cluster.kernel,
+        protect=component.protect,
         **extra,
     )
 

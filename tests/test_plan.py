@@ -386,3 +386,52 @@ class TestGkeModesAndScale:
         graph = (out / "graph.mmd").read_text()
         counts = re.findall(r'\["team-\d+<br/>(\d+) services"\]', graph)
         assert sum(map(int, counts)) == 127 and "svc_team" not in graph
+
+
+PROTECTED_TYPES = {
+    "aws:eks/cluster:Cluster",
+    "aws:eks/nodeGroup:NodeGroup",
+    "aws:kms/key:Key",
+    "gcp:container/cluster:Cluster",
+    "gcp:container/nodePool:NodePool",
+    "gcp:kms/cryptoKey:CryptoKey",
+    "kubernetes:helm.sh/v3:Release",
+}
+
+
+class TestProtection:
+    """Prod's clusters, nodes, keys and Cilium cannot be deleted by a mistaken change."""
+
+    def test_prod_protects_what_must_not_be_deleted(self, planned: dict[str, Path]) -> None:
+        items = resources(planned["prod"])
+        protected = {r["urn"] for r in items if r.get("protect") is True}
+        listed = [r for r in items if r["type"] in PROTECTED_TYPES]
+        assert {r["type"] for r in listed} == PROTECTED_TYPES  # both clouds are in prod
+        assert [r["urn"] for r in listed if r["urn"] not in protected] == []
+        # Only those: a protected VPC or IAM role would just make teardown harder.
+        assert {r["type"] for r in items if r["urn"] in protected} == PROTECTED_TYPES
+        retained = [r["type"] for r in items if r.get("retainOnDelete")]
+        assert retained == ["kubernetes:helm.sh/v3:Release"] * 2
+
+    def test_staging_protects_nothing(self, planned: dict[str, Path]) -> None:
+        items = resources(planned["staging"])
+        assert [r["urn"] for r in items if "protect" in r or "retainOnDelete" in r] == []
+
+    def test_prod_with_protection_lifted_is_blocked(self, tmp_path: Path) -> None:
+        document = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())
+        eks = next(c for c in document["config"]["meshless:clusters"] if c["cloud"] == "eks")
+        document["config"]["meshless:clusters"] = [{**eks, "protect": False}]
+        stack_file = tmp_path / "Pulumi.prod.yaml"
+        stack_file.write_text(yaml.safe_dump(document))
+        out = tmp_path / "out"
+        assert run_plan("prod", out, stack_file) == 1
+        report = json.loads((out / "policy-report.json").read_text())
+        flagged = {v["urn"].rsplit("::", 1)[-1] for v in report["violations"]}
+        assert {v["policy"] for v in report["violations"]} == {"prod-resources-protected"}
+        assert flagged == {
+            "prod-eks-use1-cluster",
+            "prod-eks-use1-general",
+            "prod-eks-use1-system",
+            "prod-eks-use1-secrets-key",
+            "prod-eks-use1-cilium-release",
+        }

@@ -72,7 +72,7 @@ def steps_using(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
 
 def test_there_are_workflows() -> None:
     names = {p.name for p in WORKFLOWS}
-    assert {"pr.yml", "deploy.yml"} <= names
+    assert {"pr.yml", "deploy.yml", "drift.yml"} <= names
 
 
 class TestLinters:
@@ -308,3 +308,108 @@ class TestDeployFlow:
         assert pulumi["policyPacks"] == "policies"
         assert pulumi["policyPackConfigs"] == f"policies/config/{stack}.json"
         assert job["permissions"] == {"contents": "read", "id-token": "write"}
+
+
+class TestDriftFlow:
+    """A daily preview per stack finds hand-made changes and keeps one issue per stack."""
+
+    def test_triggers_schedule_and_by_hand(self) -> None:
+        on = triggers(workflow("drift.yml"))
+        assert set(on) == {"schedule", "workflow_dispatch"}
+        assert len(on["schedule"]) == 1 and on["schedule"][0]["cron"].count(" ") == 4
+
+    def test_preview_per_stack_with_refresh_and_expect_no_changes(self) -> None:
+        job = workflow("drift.yml")["jobs"]["preview"]
+        assert job["strategy"]["matrix"]["stack"] == ["staging", "prod"]
+        assert job["runs-on"] == workflow("deploy.yml")["jobs"]["prod"]["runs-on"]
+        assert job["permissions"] == {"contents": "read", "id-token": "write"}
+        # read-only identities, no reviewer to wait for, no deployment record per run
+        assert job["environment"] == {"name": "preview", "deployment": False}
+        assert job["concurrency"] == {
+            "group": "meshless-drift-${{ matrix.stack }}",
+            "cancel-in-progress": False,
+        }
+        run = next(s for s in job["steps"] if s.get("id") == "preview")
+        script = run["run"]
+        assert '--stack "${STACK}" --refresh --expect-no-changes --diff' in script
+        # drift (a proposed change) is told apart from an error of the run
+        assert '"$rc" -eq 7' in script and "no changes were expected" in script
+        assert 'exit "$rc"' in script
+        assert run["env"]["STACK"] == "${{ matrix.stack }}"
+        assert "pulumi-version" in steps_using(job, "pulumi/actions")[0]["with"]
+        assert "command" not in steps_using(job, "pulumi/actions")[0]["with"]
+
+    def test_same_cloud_credentials_as_deploy(self) -> None:
+        job = workflow("drift.yml")["jobs"]["preview"]
+        aws = steps_using(job, "aws-actions/configure-aws-credentials")[0]["with"]
+        assert aws["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
+        gcp = steps_using(job, "google-github-actions/auth")[0]["with"]
+        assert gcp["workload_identity_provider"] == "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}"
+        names = [s.get("uses", s.get("run", "")) for s in job["steps"]]
+        creds = next(i for i, n in enumerate(names) if "configure-aws-credentials" in n)
+        preview = next(i for i, s in enumerate(job["steps"]) if s.get("id") == "preview")
+        assert creds < preview
+
+    def test_report_is_the_only_issue_writer_and_runs_no_repo_code(self) -> None:
+        jobs = workflow("drift.yml")["jobs"]
+        report = jobs["report"]
+        assert report["permissions"] == {"issues": "write"}
+        assert report["needs"] == "preview"
+        assert "!cancelled()" in report["if"]
+        assert not steps_using(report, "actions/checkout")
+        assert not any("run" in s for s in report["steps"])
+        assert "issues" not in jobs["preview"]["permissions"]
+        script = steps_using(report, "actions/github-script")[0]["with"]["script"]
+        marker = "<!-- meshless-drift:${stack} -->"
+        assert marker in script and "issues.create(" in script and "issues.update(" in script
+        assert "state: 'closed'" in script  # a clean run closes the stack's issue
+
+
+class TestDriftVerdict:
+    """The preview step's shell, run as Actions runs it, against a stand-in `pulumi`."""
+
+    def _run(self, tmp_path: Path, code: int, text: str) -> tuple[int, str]:
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        fake = bin_dir / "pulumi"
+        fake.write_text(
+            f"#!/bin/sh\n[ \"$1\" = login ] && exit 0\nprintf '%s\\n' '{text}'\nexit {code}\n"
+        )
+        fake.chmod(0o755)
+        job = workflow("drift.yml")["jobs"]["preview"]
+        script = tmp_path / "step.sh"
+        script.write_text(next(s for s in job["steps"] if s.get("id") == "preview")["run"])
+        env = {
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "STACK": "prod",
+            "PULUMI_BACKEND_URL": "",
+            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+        }
+        # GitHub's default shell for `run` on Linux: bash --noprofile --norc -eo pipefail {0}
+        proc = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        verdict = tmp_path / "drift" / "verdict"
+        return proc.returncode, verdict.read_text().strip() if verdict.exists() else ""
+
+    @pytest.mark.parametrize(
+        ("code", "text", "exit_code", "verdict"),
+        [
+            (0, "Resources: 73 unchanged", 0, "clean"),
+            (7, "~ aws:eks/nodeGroup:NodeGroup prod-eks-use1-general update", 0, "drift"),
+            (255, "error: no changes were expected but changes were proposed", 0, "drift"),
+            (255, "error: failed to load credentials", 255, ""),
+        ],
+        ids=["clean", "drift-exit-7", "drift-older-cli", "error"],
+    )
+    def test_verdict(
+        self, tmp_path: Path, code: int, text: str, exit_code: int, verdict: str
+    ) -> None:
+        assert self._run(tmp_path, code, text) == (exit_code, verdict)
+        if verdict:
+            assert text in (tmp_path / "drift" / "preview.txt").read_text()

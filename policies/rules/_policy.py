@@ -49,6 +49,9 @@ class Resource:
     parent: str | None = None
     provider: str | None = None
     dependencies: tuple[str, ...] = field(default=())
+    # The resource's Pulumi `protect` option, as the engine passes it to analyzers
+    # (AnalyzeRequest.options.protect -> ResourceValidationArgs.opts.protect).
+    protect: bool = False
 
 
 TypeFilter = Callable[[str], bool]
@@ -90,7 +93,13 @@ def resource_policy(
     def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if not applies_to(args.resource_type):
             return
-        resource = Resource(args.resource_type, args.name, args.urn, plain(args.props))
+        resource = Resource(
+            args.resource_type,
+            args.name,
+            args.urn,
+            plain(args.props),
+            protect=bool(args.opts is not None and args.opts.protect),
+        )
 
         def report(message: str) -> None:
             report_violation(message, None)

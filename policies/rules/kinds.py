@@ -15,6 +15,7 @@ __all__ = [
     "GKE_NODE_POOL",
     "HELM_INSTALLS",
     "HELM_RELEASE",
+    "KMS_KEYS",
     "KUBERNETES_PROVIDER",
     "LAUNCH_TEMPLATE",
 ]
@@ -37,6 +38,8 @@ EKS_NODE_GROUP: Final = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE: Final = "aws:ec2/launchTemplate:LaunchTemplate"
 GKE_CLUSTER: Final = "gcp:container/cluster:Cluster"
 GKE_NODE_POOL: Final = "gcp:container/nodePool:NodePool"
+# The keys that envelope-encrypt a cluster's Secrets.
+KMS_KEYS: Final = ("aws:kms/key:Key", "gcp:kms/cryptoKey:CryptoKey")
 
 # The GKE component labels each cluster with its mode: "cilium" or "dataplane-v2".
 GKE_MODE_LABEL: Final = "meshless-gke-mode"

@@ -166,6 +166,14 @@ class Stack:
         del_path(self.inputs(name), path)
         return self
 
+    def protect(self, name: str, on: bool = True) -> Stack:
+        """Set or clear the resource's Pulumi `protect` option, as a stack export records it."""
+        if on:
+            self[name]["protect"] = True
+        else:
+            self[name].pop("protect", None)
+        return self
+
     def urn_of(self, name: str) -> str:
         return self[name]["urn"]
 
@@ -249,6 +257,7 @@ def _cluster_stack_part(stack: Stack, root: str, cloud: str, cluster_inputs: dic
     comp = stack.add(comp_type, prefix, parent=root, custom=False)
     cluster_type = "aws:eks/cluster:Cluster" if cloud == "eks" else "gcp:container/cluster:Cluster"
     cluster = stack.add(cluster_type, f"{prefix}-cluster", cluster_inputs, parent=comp)
+    stack.protect(f"{prefix}-cluster")  # prod: what a mistake must not delete is protected
     provider = stack.add(
         "pulumi:providers:kubernetes",
         f"{prefix}-k8s",
@@ -294,6 +303,8 @@ def _cluster_stack_part(stack: Stack, root: str, cloud: str, cluster_inputs: dic
         provider=provider,
         deps=[cluster],
     )
+    stack.protect(f"{prefix}-cilium-release")
+    stack.protect(f"{prefix}-general")
     if cloud == "eks":
         stack.add(
             "aws:eks/addon:Addon",

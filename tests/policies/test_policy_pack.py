@@ -21,6 +21,7 @@ POSTURE = {
     "gke-workload-identity",
     "gke-shielded-nodes",
     "cluster-deletion-protection",
+    "prod-resources-protected",
     "helm-release-atomic",
     "no-istio-leftovers",
     # Unreadable (encrypted) posture values block in prod only, like the posture they hide.
