@@ -8,6 +8,7 @@ JSON, secure values as ciphertext that the offline plan never decrypts (a marker
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,13 @@ def read_stack_file(path: Path) -> dict[str, str]:
         document = {}
     if not isinstance(document, dict):
         raise StackFileError(f"{path}: a stack file is a mapping with a `config:` key")
+    if "config" not in document:
+        close = difflib.get_close_matches("config", [str(k) for k in document], n=1, cutoff=0.7)
+        if close:
+            raise StackFileError(
+                f"{path}: top-level key {shorten(repr(close[0]))} is not `config:`; rename it "
+                "(without it the stack has no config at all)"
+            )
     config = document.get("config", {})
     if config is None:
         config = {}
@@ -133,6 +141,14 @@ def read_stack_file(path: Path) -> dict[str, str]:
                 "meshless:clusters"
             )
         key = raw_key if ":" in raw_key else f"{PROJECT}:{raw_key}"  # the CLI's default namespace
+        namespace = key.partition(":")[0]
+        if namespace != PROJECT and difflib.get_close_matches(namespace, [PROJECT], cutoff=0.75):
+            # Another namespace's keys are the providers' business; one a letter off ours is a
+            # typo that would leave its value unread.
+            raise StackFileError(
+                f"{path}: config key {shorten(repr(raw_key))} is in namespace {namespace!r}; "
+                f"did you mean {PROJECT}:{key.partition(':')[2][:60]}?"
+            )
         if key in values:
             raise StackFileError(
                 f"{path}: config key {raw_key!r} is given twice (once with, once without the "

@@ -107,6 +107,19 @@ class TestUnreadableFiles:
             assert word in result.output
         assert "Traceback" not in result.output
 
+    @pytest.mark.parametrize(
+        ("text", "word"),
+        [
+            ("confg:\n  meshless:environment: prod\n", "is not `config:`"),
+            ("config:\n  meshles:environment: prod\n", "did you mean meshless:environment"),
+        ],
+    )
+    def test_misspelt_config_or_namespace(self, tmp_path: Path, text: str, word: str) -> None:
+        path = tmp_path / "Pulumi.typo.yaml"
+        path.write_text(text)
+        with pytest.raises(PlanInputError, match=word.replace("`", ".")):
+            read_stack_file(path)
+
     def test_folder_instead_of_a_file(self, tmp_path: Path) -> None:
         with pytest.raises(PlanInputError, match="not a file"):
             read_stack_file(tmp_path)

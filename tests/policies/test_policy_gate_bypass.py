@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -15,8 +16,10 @@ from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
 from components.common import EndpointAccess
+from infra.cli import app
 
 
 def _pack_module(name: str) -> ModuleType:
@@ -561,3 +564,20 @@ class TestEncryptedSecretsNeverPassSilently:
         open_secret = {SIG_KEY: SECRET_SIG, "plaintext": '["0.0.0.0/1", "128.0.0.0/1"]'}
         stack.set("eks-main-cluster", "vpcConfig.publicAccessCidrs", open_secret)
         _blocked(gate.run(stack), "cluster-api-endpoint-restricted", "counts as open")
+
+
+class TestGateCommandOnAnExportWithCiphertext:
+    """`meshless gate` on an export taken without --show-secrets: prod blocks, staging reports."""
+
+    @pytest.mark.parametrize(("env", "code"), [("prod", 1), ("staging", 0)])
+    def test_exit_code(self, stack, tmp_path: Path, env: str, code: int) -> None:
+        stack.set("eks-main-cluster", "encryptionConfig.provider.keyArn", _encrypted())
+        export = tmp_path / "export.json"
+        export.write_text(json.dumps(stack.export()))
+        config = Path(__file__).resolve().parents[2] / "policies" / "config" / f"{env}.json"
+        result = CliRunner().invoke(
+            app, ["gate", str(export), "--policy-config", str(config)], env={"COLUMNS": "300"}
+        )
+        assert result.exit_code == code, result.output
+        assert "secret-values-readable" in result.output
+        assert "--show-secrets" in " ".join(result.output.split())
