@@ -31,7 +31,7 @@ from .kinds import (
     HELM_INSTALLS,
     HELM_RELEASE,
 )
-from .pods import Container, containers, kind_of
+from .pods import Container, containers, kind_of, objects_in
 
 __all__ = ["CILIUM_INSTALLED_OUR_WAY", "SECRET_VALUES_READABLE", "SUPPORTED_PROVIDERS"]
 
@@ -94,20 +94,10 @@ def _cilium_container(container: Container) -> str | None:
     return None
 
 
-def _objects(res: Resource) -> Iterator[dict[str, Any]]:
-    """The object a Kubernetes resource declares, or each item of a List."""
-    _, shape = kind_of(res.type)
-    items = res.props.get("items")
-    if (shape == "list" or res.type.endswith(":List")) and isinstance(items, list):
-        yield from (item for item in items if isinstance(item, dict))
-    else:
-        yield res.props
-
-
 def _config_map_problem(res: Resource) -> str | None:
     kind, _ = kind_of(res.type)
-    for obj in _objects(res):
-        obj_kind = obj.get("kind") if res.type.endswith(":List") else kind
+    for obj in objects_in(res.props):
+        obj_kind = kind if obj is res.props else (obj.get("kind") or kind)
         name = lookup(obj, "metadata.name")
         if obj_kind in ("ConfigMap", "ConfigMapPatch") and name in _CILIUM_CONFIG_MAPS:
             mode = lookup(obj, "data.kube-proxy-replacement")

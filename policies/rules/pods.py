@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from ._values import MISSING, is_unknown, lookup
 
-__all__ = ["Container", "containers", "hidden_pod_specs", "kind_of"]
+__all__ = ["Container", "containers", "hidden_pod_specs", "kind_of", "objects_in"]
 
 CONTAINER_LISTS: Final = ("initContainers", "containers", "ephemeralContainers")
 
@@ -123,3 +123,19 @@ def hidden_pod_specs(resource_type: str, props: dict[str, Any]) -> list[tuple[st
     if shape == "patch" and value is not MISSING and not isinstance(value, dict):
         return [(spec_path, value)]
     return []
+
+
+def objects_in(props: Any) -> Iterator[dict[str, Any]]:
+    """The object itself and every object it wraps: ``items`` of a List, ``objs`` and YAML
+    text of a yaml/v2 ConfigGroup."""
+    if not isinstance(props, dict):
+        return
+    yield props
+    for key in ("items", "objs"):
+        wrapped = props.get(key)
+        for item in wrapped if isinstance(wrapped, list) else []:
+            yield from objects_in(item)
+    text = props.get("yaml")
+    if isinstance(text, str):
+        for document in _yaml_documents(text):
+            yield from objects_in(document)

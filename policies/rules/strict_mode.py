@@ -19,7 +19,7 @@ from ._values import MISSING, describe, is_unknown, lookup, resource_label
 from .cilium import is_cilium_release
 from .helm_values import effective_values, values_problem
 from .kinds import EKS_ADDON, EKS_CLUSTER, GKE_CLUSTER, GKE_MODE_LABEL, HELM_INSTALLS
-from .pods import Container, containers
+from .pods import Container, containers, objects_in
 
 __all__ = [
     "EKS_NO_BOOTSTRAP_ADDONS",
@@ -231,9 +231,10 @@ def _runs_kube_proxy(container: Container) -> str | None:
 
 def _kube_proxy_signs(res: Resource) -> list[str]:
     signs = []
-    name = _object_name(res)
-    if isinstance(name, str) and name.strip().lower().startswith("kube-proxy"):
-        signs.append(f"is named {describe(name)}")
+    names = [_object_name(res)] + [lookup(o, "metadata.name") for o in objects_in(res.props)]
+    for name in dict.fromkeys(n for n in names if isinstance(n, str)):
+        if name.strip().lower().startswith("kube-proxy"):
+            signs.append(f"declares an object named {describe(name)}")
     chart = res.props.get("chart") if res.type in HELM_INSTALLS else None
     if isinstance(chart, str) and re.search(r"kube-proxy", chart, re.I):
         signs.append(f"installs the chart {describe(chart)}")

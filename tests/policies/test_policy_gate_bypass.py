@@ -256,7 +256,18 @@ def _agent_by_binary(stack: Stack) -> None:
     _add_object(stack, "kubernetes:apps/v1:Deployment", "netd", agent)
 
 
+def _config_map_in_a_list(stack: Stack) -> None:
+    item = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "cilium-config", "namespace": "kube-system"},
+        "data": {"kube-proxy-replacement": "false"},
+    }
+    _add_object(stack, "kubernetes:core/v1:ConfigMapList", "maps", {"items": [item]})
+
+
 OTHER_WAY_CASES: dict[str, Callable[[Stack], None]] = {
+    "cilium-config inside a ConfigMapList": _config_map_in_a_list,
     "helm.sh/v4 Chart of Cilium": _v4_chart,
     "v3 Chart's rendered cilium-config": _v3_chart_children,
     "a pinned second agent DaemonSet": _second_agent,
@@ -435,6 +446,14 @@ KUBE_PROXY_CASES: dict[str, tuple[str, dict[str, Any]]] = {
                 }
             }
         },
+    ),
+    "a List holding a ConfigMap named kube-proxy": (
+        "kubernetes:core/v1:List",
+        {"items": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-proxy"}}]},
+    ),
+    "a ConfigGroup's YAML": (
+        "kubernetes:yaml/v2:ConfigGroup",
+        {"yaml": "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: kube-proxy\n"},
     ),
     "only --proxy-mode": (
         "kubernetes:core/v1:Pod",
