@@ -307,5 +307,6 @@ WORKLOAD_IMAGES_DIGEST_PINNED = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_workloads,
-    applies_to=kubernetes_objects,
+    # cilium.io policies (thousands in a big stack) never carry a pod.
+    applies_to=lambda t: kubernetes_objects(t) and not t.startswith("kubernetes:cilium.io/"),
 )

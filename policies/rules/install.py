@@ -108,6 +108,9 @@ def _config_map_problem(res: Resource) -> str | None:
     return None
 
 
+_CILIUM_POLICY_KINDS: Final = ("kubernetes:cilium.io/",)
+
+
 def _install_problem(res: Resource) -> str | None:
     """Why this resource installs or changes Cilium other than through our release."""
     if res.type in HELM_INSTALLS:
@@ -130,7 +133,7 @@ def _install_problem(res: Resource) -> str | None:
             # A post-renderer rewrites the rendered manifests after every check here.
             return f"passes the rendered chart through the post-renderer {describe(postrender)}"
         return None
-    if not res.type.startswith("kubernetes:"):
+    if not res.type.startswith("kubernetes:") or res.type.startswith(_CILIUM_POLICY_KINDS):
         return None
     problem = _config_map_problem(res)
     if problem:
@@ -167,7 +170,9 @@ CILIUM_INSTALLED_OUR_WAY = stack_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_installed,
-    needs_props=lambda t: t.startswith("kubernetes:"),
+    # Cilium's own policy kinds carry no pods; skipping them keeps AnalyzeStack cheap with
+    # thousands of CiliumNetworkPolicies.
+    needs_props=lambda t: t.startswith("kubernetes:") and not t.startswith(_CILIUM_POLICY_KINDS),
 )
 
 # Modules that create EKS or GKE resources, in any provider package.
