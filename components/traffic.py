@@ -870,7 +870,8 @@ def _read(path: Path, label: str) -> tuple[_Source, list[ServicePolicy], list[st
             [f"{label}: empty file; add `services:` with at least one service, or delete it"],
         )
     try:
-        parsed = PolicyFile.model_validate(source.document)
+        # Fields exactly as documented (camelCase): `path_prefix` is an unknown field.
+        parsed = PolicyFile.model_validate(source.document, by_alias=True, by_name=False)
     except ValidationError as exc:
         return source, [], problems + _validation_problems(source, exc)
     return source, list(parsed.services), problems

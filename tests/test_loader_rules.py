@@ -147,6 +147,18 @@ class TestKeysAsDocumented:
         assert any(key in p and f"did you mean '{camel}'" in p for p in problems), problems
 
 
+    def test_traffic_file_fields_as_documented(self, tmp_path: Path) -> None:
+        from components.traffic import TrafficPolicyError, load_policy_folder
+
+        folder = tmp_path / "traffic"
+        folder.mkdir()
+        text = (REPO / "traffic/shop/checkout.yaml").read_text()
+        (folder / "checkout.yaml").write_text(text.replace("pathPrefix:", "path_prefix:"))
+        with pytest.raises(TrafficPolicyError) as caught:
+            load_policy_folder(folder, root=tmp_path)
+        assert any("path_prefix" in p and "unknown field" in p for p in caught.value.problems)
+
+
 class TestPlainTextMessages:
     """Messages are printed as text: markup-looking parts survive, internal names never show."""
 
