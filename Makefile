@@ -24,7 +24,7 @@ plan: sync
 	@$(RUN) meshless plan --stack $(STACK); rc=$$?; \
 	case $$rc in \
 	  0) ;; \
-	  1) echo "make plan: exit 1 from meshless plan: blocked by a mandatory policy violation (see out/$(STACK)/summary.md)" >&2 ;; \
+	  1) echo "make plan: exit 1 from meshless plan: blocked by a mandatory policy violation or an expected flow (see out/$(STACK)/summary.md)" >&2 ;; \
 	  2) echo "make plan: exit 2 from meshless plan: bad stack config or input (messages above)" >&2 ;; \
 	  *) echo "make plan: meshless plan failed with exit $$rc" >&2 ;; \
 	esac; exit $$rc
@@ -68,6 +68,8 @@ digests: sync
 bench: sync
 	$(RUN) python benchmarks/plan.py
 	$(RUN) python benchmarks/gate.py
+	$(RUN) python benchmarks/rehearsal.py
+	$(RUN) python benchmarks/migrate.py
 
 clean:
 	rm -rf out .pytest_cache

@@ -8,8 +8,13 @@ one file. Every team has one entry point reached through the ingress controller;
 services are called by one to three earlier services (mostly from their own team, sometimes
 across namespaces) with HTTP rules (literal paths, prefixes, regexes, a required header) or
 gRPC methods; Prometheus scrapes every service; some reach external APIs by FQDN or a
-partner's CIDR. The same N and seed always give the same files, and the set loads without
-errors or warnings, so timings compare like with like. N = 127 is the seed's migration size.
+partner's CIDR; every fifth fetches cloud credentials (``cloudIdentity``) and the last
+service of each team is a controller that talks to the Kubernetes API (``kubeApiserver``).
+``flows.yaml`` holds what the policies must allow and deny (every declared call, requests the
+L7 rules refuse, strangers, undeclared names and addresses), about eight flows per service, so
+the plan benchmark covers flow evaluation too. The same N and seed always give the same files,
+and the set loads without errors or warnings, so timings compare like with like. N = 127 is
+the seed's migration size.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ __all__ = ["TEAM_SIZE", "generate", "write"]
 
 TEAM_SIZE = 16
 _RESOURCES = ("orders", "carts", "users", "invoices", "items", "quotes", "stock", "reviews")
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _VENDORS = ("api.stripe.com", "api.sendgrid.com", "hooks.slack.com", "api.twilio.com")
 
 
@@ -116,16 +122,104 @@ def _service(index: int, rng: random.Random) -> dict[str, Any]:
         )
     if egress:
         service["egress"] = egress
+    if index % 5 == 1:
+        service["cloudIdentity"] = True
+    if index % TEAM_SIZE == TEAM_SIZE - 1:
+        service["kubeApiserver"] = True
     return service
 
 
+def _end(index: int) -> dict[str, str]:
+    namespace, name = _name(index)
+    return {"service": name, "namespace": namespace}
+
+
+def _flow(
+    name: str, source: dict[str, Any], target: dict[str, Any], expect: str, **extra: Any
+) -> dict[str, Any]:
+    return {"name": name, "from": source, "to": target, **extra, "expect": expect}
+
+
+def _flows(index: int, service: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    """What the generated policies of one service must allow and deny."""
+    me = _end(index)
+    name = me["service"]
+    entry = service["ingress"][0]
+    # The resource prefix of its HTTP rules (entry points also allow GET / for browsers).
+    base = next(r["pathPrefix"] for r in entry["http"] if r.get("pathPrefix", "/") != "/")
+    base = base.rstrip("/")
+    callers = [{"entity": "ingress"}] if entry["from"] == [{"entity": "ingress"}] else entry["from"]
+    flows = []
+    for caller in callers:
+        source = caller if "entity" in caller else {"namespace": me["namespace"], **caller}
+        who = caller.get("service") or caller.get("entity")
+        flows.append(
+            _flow(f"{who} -> {name} GET", source, me, "allow", port=8080,
+                  http={"method": "GET", "path": f"{base}/42"})
+        )  # fmt: skip
+    first = callers[0] if "entity" in callers[0] else {"namespace": me["namespace"], **callers[0]}
+    flows += [
+        _flow(f"{name} POST with request id", first, me, "allow", port=8080,
+              http={"method": "POST", "path": base, "headers": {"X-Request-Id": "1"}}),
+        _flow(f"{name} POST without request id", first, me, "deny", port=8080,
+              http={"method": "POST", "path": base}),
+        _flow(f"{name} has no admin API", first, me, "deny", port=8080,
+              http={"method": "PATCH", "path": "/admin"}),
+        _flow(f"prometheus scrapes {name}",
+              {"namespace": "monitoring", "labels": {"app.kubernetes.io/name": "prometheus"}},
+              me, "allow", port=9102, http={"method": "GET", "path": "/metrics"}),
+    ]  # fmt: skip
+    if len(service["ingress"]) == 3:  # gRPC
+        package = service["ingress"][1]["grpc"][0]["service"]
+        flows += [
+            _flow(f"{name} gRPC Get", first, me, "allow", port=9090,
+                  grpc={"service": package, "method": "Get"}),
+            _flow(f"{name} gRPC Delete is not declared", first, me, "deny", port=9090,
+                  grpc={"service": package, "method": "Delete"}),
+        ]  # fmt: skip
+    if index + 1 < count:  # callers are always earlier services, so a later one is a stranger
+        flows.append(_flow(f"{_name(index + 1)[1]} is no caller of {name}", _end(index + 1), me,
+                           "deny", port=8080, http={"method": "GET", "path": f"{base}/42"}))  # fmt: skip
+    flows += _egress_flows(index, service, me)
+    return flows
+
+
+def _egress_flows(index: int, service: dict[str, Any], me: dict[str, str]) -> list[dict[str, Any]]:
+    name = me["service"]
+    flows = [
+        _flow(
+            f"{name} reaches no undeclared name", me, {"fqdn": "api.evil.example"}, "deny", port=443
+        )
+    ]
+    for rule in service.get("egress", []):
+        peer = rule["to"][0]
+        if "fqdn" in peer:
+            flows.append(
+                _flow(f"{name} -> {peer['fqdn']}", me, {"fqdn": peer["fqdn"]}, "allow", port=443)
+            )
+        else:
+            flows += [
+                _flow(f"{name} -> partner", me, {"ip": "198.51.100.7"}, "allow", port=443),
+                _flow(f"{name} -> partner's excepted half", me, {"ip": "198.51.100.200"}, "deny", port=443),
+            ]  # fmt: skip
+    identity = "allow" if service.get("cloudIdentity") else "deny"
+    flows.append(_flow(f"{name} cloud credentials", me, {"platform": "cloud-identity"}, identity))
+    api = "allow" if service.get("kubeApiserver") else "deny"
+    flows.append(_flow(f"{name} Kubernetes API", me, {"entity": "kube-apiserver"}, api, port=443))
+    return flows
+
+
 def generate(count: int, seed: int = 6) -> dict[str, dict[str, Any]]:
-    """The files for ``count`` services: relative path -> YAML document."""
+    """The files for ``count`` services and their flows.yaml: relative path -> YAML document."""
     rng = random.Random(seed)
-    files = {}
+    files: dict[str, dict[str, Any]] = {}
+    flows: list[dict[str, Any]] = []
     for index in range(count):
         namespace, name = _name(index)
-        files[f"{namespace}/{name}.yaml"] = {"services": [_service(index, rng)]}
+        service = _service(index, rng)
+        files[f"{namespace}/{name}.yaml"] = {"services": [service]}
+        flows += _flows(index, service, count)
+    files["flows.yaml"] = {"flows": flows}
     return files
 
 
@@ -135,13 +229,15 @@ def write(count: int, out: Path, seed: int = 6, force: bool = False) -> int:
         if not force:
             raise FileExistsError(f"{out} is not empty; pass --force to replace it")
         shutil.rmtree(out)
-    for relative, document in generate(count, seed).items():
+    documents = generate(count, seed)
+    for relative, document in documents.items():
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         header = (
             f"# Generated by benchmarks/generate_services.py ({count} services, seed {seed}).\n"
         )
-        path.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        dumped = yaml.dump(document, Dumper=_DUMPER, sort_keys=False)
+        path.write_text(header + dumped, encoding="utf-8")
     return count
 
 

@@ -4,10 +4,12 @@
 
 For each N: writes N services with benchmarks/generate_services.py into out/bench/services-N,
 points every cluster of Pulumi.<stack>.yaml that has ``trafficPolicies`` at that folder (in
-out/bench/Pulumi.<stack>-N.yaml), times loading + rendering the policies in this process, and
-times the whole offline plan (`meshless plan`, a fresh process, gate included) next to the
-floor of importing the SDKs the program uses. Medians of --repeat runs. Prints a table;
-exits 1 if a plan does not pass (exit code other than 0).
+out/bench/Pulumi.<stack>-N.yaml), times loading + rendering the policies in this process,
+times evaluating the generated flows.yaml against the rendered policies (loading and resolving
+the flows, then the evaluator alone), and times the whole offline plan (`meshless plan`, a
+fresh process, gate and flow check included) next to the floor of importing the SDKs the
+program uses. Medians of --repeat runs. Prints a table; exits 1 if a plan does not pass (exit
+code other than 0) or a generated flow is not what the policies do.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from typing import Any
 import yaml
 from generate_services import write
 
+from components.flows.check import check_flows
+from components.flows.spec import load_flows
 from components.network_policy import render_policies
+from components.platform import Platform
 from components.traffic import load_policy_folder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,6 +83,18 @@ def plan_once(stack: str, file: Path) -> tuple[float, int, int]:
         return seconds, done.returncode, sum(1 for r in resources if r.get("type") == CNP_TYPE)
 
 
+def flow_times(folder: Path, repeat: int) -> tuple[int, float, float, int]:
+    """Flows count, seconds to load + resolve them, seconds to evaluate them, failures."""
+    policies = load_policy_folder(folder)
+    platform = Platform("gke", "us-central1")
+    objects = render_policies(policies, platform)
+    loaded = median_seconds(lambda: load_flows(folder / "flows.yaml", policies, platform), repeat)
+    flows = load_flows(folder / "flows.yaml", policies, platform)
+    evaluated = median_seconds(lambda: check_flows("bench", objects, flows), repeat)
+    failures = sum(not r.ok for r in check_flows("bench", objects, flows))
+    return len(flows), loaded, evaluated, failures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="prod")
@@ -92,7 +109,8 @@ def main() -> int:
     )
     print(f"import floor (SDKs only): {floor:.2f} s (median of {args.repeat})")
     print(
-        f"{'services':>8} {'clusters':>8} {'CNPs':>6} {'load+render s':>13} {'plan s':>7} {'ratio':>6}  exit"
+        f"{'services':>8} {'clusters':>8} {'CNPs':>6} {'load+render s':>13} {'flows':>6} "
+        f"{'flows load s':>12} {'eval s':>7} {'plan s':>7} {'ratio':>6}  exit"
     )
     failed = False
     for count in args.counts:
@@ -103,13 +121,16 @@ def main() -> int:
         in_process = median_seconds(
             lambda f=folder: render_policies(load_policy_folder(f)), args.repeat
         )
+        flows, flows_load, flows_eval, flow_failures = flow_times(folder, args.repeat)
+        failed |= flow_failures > 0
         runs = [plan_once(args.stack, file) for _ in range(args.repeat)]
         seconds = statistics.median(r[0] for r in runs)
         codes = sorted({r[1] for r in runs})
         cnps = runs[-1][2]
         failed |= codes != [0]
         print(
-            f"{count:>8} {clusters:>8} {cnps:>6} {in_process:>13.2f} {seconds:>7.2f} {seconds / floor:>6.2f}  {codes}"
+            f"{count:>8} {clusters:>8} {cnps:>6} {in_process:>13.2f} {flows:>6} "
+            f"{flows_load:>12.2f} {flows_eval:>7.2f} {seconds:>7.2f} {seconds / floor:>6.2f}  {codes}"
         )
     return 1 if failed else 0
 

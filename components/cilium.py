@@ -19,7 +19,10 @@ import pulumi_kubernetes as k8s
 from pydantic import Field, field_validator, model_validator
 
 from components.catalog import DEFAULT_CHART_VERSION, known_versions, load_catalog
+from components.chart_archive import archive_chart
 from components.common import ConfigModel, field_error, type_token
+from components.hubble_tls import HUBBLE_RELAY_CLIENT_SECRET, HUBBLE_SERVER_SECRET, HubbleTls
+from components.registry import PULL_SECRET_NAME, RegistryMirror, mirror_image_blocks, pull_secret
 
 __all__ = [
     "CHART_REPOSITORY",
@@ -36,6 +39,7 @@ __all__ = [
     "ProfileError",
     "build_values",
     "check_profile",
+    "source_image_blocks",
 ]
 
 CHART_REPOSITORY = "https://helm.cilium.io"
@@ -137,6 +141,11 @@ class CiliumSettings(ConfigModel):
     image_overrides: dict[Literal[tuple(IMAGE_OVERRIDE_PATHS)], ImageOverride] = Field(  # type: ignore[valid-type]
         default_factory=dict
     )
+    # This cluster's registry mirror; None uses the stack's `imageMirror` (components/registry.py).
+    image_mirror: RegistryMirror | None = None
+    # A local chart archive (relative to the repository root) installed instead of the chart
+    # repository's; its sha256 must equal the catalog's (components/chart_archive.py).
+    chart_archive: str | None = None
 
     @field_validator("version")
     @classmethod
@@ -175,6 +184,9 @@ class ClusterFacts:
     pod_cidr: str | None = None  # GKE: the native-routing CIDR
     operator_role_arn: pulumi.Input[str] | None = None  # EKS: IRSA role with ENI permissions
     protect: bool = False  # the cluster's resolved `protect` (components/common.py)
+    # GKE: pods reach gke-metadata-server through an iptables redirect that BPF host routing
+    # bypasses (cilium/cilium #28655, #36685), so Workload Identity needs legacy host routing.
+    workload_identity: bool = False
 
 
 class ProfileError(ValueError):
@@ -254,19 +266,18 @@ def _hubble_values(settings: CiliumSettings, environment: str, images: dict) -> 
         )
     return {
         "enabled": True,
-        # "cronJob" has certgen create the certificates inside the cluster once and renew them
-        # on a schedule. The default "helm" method generates new certificates on every render,
-        # so every `pulumi preview` would show the release as changed.
+        # Certificates come from the program (components/hubble_tls.py) as existing secrets:
+        # stable across previews, and no certgen hook Job that would need a node.
         "tls": {
             "enabled": True,
-            "auto": {
-                "enabled": True,
-                "method": "cronJob",
-                "certValidityDuration": 1095,
-                "schedule": "0 0 1 */4 *",
-            },
+            "auto": {"enabled": False},
+            "server": {"existingSecret": HUBBLE_SERVER_SECRET},
         },
-        "relay": {"enabled": settings.hubble.relay, "image": images["hubble.relay.image"]},
+        "relay": {
+            "enabled": settings.hubble.relay,
+            "image": images["hubble.relay.image"],
+            "tls": {"client": {"existingSecret": HUBBLE_RELAY_CLIENT_SECRET}},
+        },
         "ui": {
             "enabled": settings.hubble.ui,
             "backend": {"image": images["hubble.ui.backend.image"]},
@@ -315,16 +326,17 @@ def _profile_values(profile: str, cloud: Cloud) -> dict[str, Any]:
         "enableIPv4BIGTCP": bool(needs.get("big_tcp")),
     }
     if needs.get("xdp") and cloud != "gke":
-        values["loadBalancer"] = {"acceleration": "native"}
+        # best-effort, not native: native needs XDP on every device the agent uses, and on EKS
+        # the ENA driver runs XDP only with MTU <= 3498 (nodes default to 9001) while ENI mode
+        # attaches several devices (Cilium docs, kubeproxy-free, "NodePort XDP on AWS").
+        # best-effort accelerates where the driver can and leaves the rest to tc BPF.
+        values["loadBalancer"] = {"acceleration": "best-effort"}
     return values
 
 
-def build_values(settings: CiliumSettings, facts: ClusterFacts) -> dict[str, Any]:
-    """The chart's values for one cluster. Pure: the same inputs give the same values."""
-    problems = check_profile(settings.profile, facts.cloud, facts.node_kernel)
-    if problems:
-        raise ProfileError(f"cluster {facts.name}: " + "; ".join(problems))
-    images = _images(settings.version, facts.cloud)
+def source_image_blocks(settings: CiliumSettings, cloud: Cloud) -> dict[str, dict[str, Any]]:
+    """Every image block before any mirror: the catalog's, replaced by imageOverrides."""
+    images = _images(settings.version, cloud)
     for component, override in settings.image_overrides.items():
         path = IMAGE_OVERRIDE_PATHS[component]
         block: dict[str, Any] = {
@@ -334,10 +346,19 @@ def build_values(settings: CiliumSettings, facts: ClusterFacts) -> dict[str, Any
         }
         if path == "operator.image":
             block["suffix"] = ""
-            block["awsDigest" if facts.cloud == "eks" else "genericDigest"] = override.digest or ""
+            block["awsDigest" if cloud == "eks" else "genericDigest"] = override.digest or ""
         else:
             block["digest"] = override.digest or ""
         images[path] = block
+    return images
+
+
+def build_values(settings: CiliumSettings, facts: ClusterFacts) -> dict[str, Any]:
+    """The chart's values for one cluster. Pure: the same inputs give the same values."""
+    problems = check_profile(settings.profile, facts.cloud, facts.node_kernel)
+    if problems:
+        raise ProfileError(f"cluster {facts.name}: " + "; ".join(problems))
+    images = mirror_image_blocks(source_image_blocks(settings, facts.cloud), settings.image_mirror)
     values: dict[str, Any] = {
         "image": images["image"],
         "operator": {"replicas": settings.operator_replicas, "image": images["operator.image"]},
@@ -380,11 +401,30 @@ def build_values(settings: CiliumSettings, facts: ClusterFacts) -> dict[str, Any
     }
     values.update(_cloud_values(facts, images))
     values.update(_profile_values(settings.profile, facts.cloud))
+    if facts.workload_identity:
+        values["bpf"]["hostLegacyRouting"] = True
+    if settings.image_mirror is not None and settings.image_mirror.pull_secret is not None:
+        values["imagePullSecrets"] = [{"name": PULL_SECRET_NAME}]
     return values
 
 
 class CiliumRelease(pulumi.ComponentResource):
-    """One Cilium Helm release on one cluster, every image pinned by digest."""
+    """One Cilium Helm release on one cluster, every image pinned by digest.
+
+    ``waits_for_pods`` says whether the release may wait for its pods (Helm's ``--wait``):
+    - False on EKS, where it is installed before any node exists (node groups wait for it):
+      ``skip_await=True`` and ``atomic=False``, because atomic turns the wait back on
+      (pulumi-kubernetes helm.v3.Release: "`skipAwait` will be disabled automatically if atomic
+      is used"; helm pkg/action/install.go sets ``Wait`` when ``Atomic``). Readiness is then
+      proven later by the node groups (ACTIVE only with a CNI) and the CoreDNS add-on.
+    - True on GKE, where node pools exist first (GKE's own bridge CNI makes them Ready; our
+      taint keeps other pods off until the agent runs): ``atomic`` with Helm's wait. Helm's
+      wait is weaker than "every agent runs": its ready check subtracts ``maxUnavailable``
+      (helm pkg/kube/ready.go), and the chart's agent DaemonSet has ``maxUnavailable: 2``, so
+      on a two-node pool it can pass with zero ready agents; the operator Deployment (50%)
+      needs one of two replicas.
+    Neither renders a Helm hook: Hubble's certificates come from HubbleTls.
+    """
 
     release: k8s.helm.v3.Release
     status: pulumi.Output[Any]
@@ -395,42 +435,63 @@ class CiliumRelease(pulumi.ComponentResource):
         settings: CiliumSettings,
         facts: ClusterFacts,
         provider: k8s.Provider,
+        waits_for_pods: bool,
+        after: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(type_token("cilium", "CiliumRelease"), name, None, opts)
         values = build_values(settings, facts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
 
-        crds: list[pulumi.Resource] = []
+        before: list[pulumi.Resource] = list(after or [])
+        secret = pull_secret(name, settings.image_mirror, provider, self)
+        if secret is not None:
+            before.append(secret)  # the pods reference it from their first pull
         if settings.gateway_api:
             # Cilium only starts its Gateway controller when these CRDs exist at agent start.
-            crds = [
+            before += [
                 k8s.yaml.v2.ConfigFile(f"{name}-gateway-api-crd-{i}", file=url, opts=child)
                 for i, url in enumerate(GATEWAY_API_CRD_URLS)
             ]
+        hubble_tls = HubbleTls(
+            f"{name}-hubble-tls",
+            cluster_name=facts.name,
+            relay=settings.hubble.relay,
+            provider=provider,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # The agent mounts the secrets as optional, but the relay would start without a client
+        # certificate and crash-loop until they appear: create them first.
+        before += hubble_tls.secrets
 
+        # A verified local archive (checked against the catalog's sha256 when the config was
+        # loaded) or the chart repository. The provider stores a local chart's path as given
+        # (pulumi/pulumi-kubernetes#2251): the absolute path always resolves, but deploying
+        # from a checkout at another path shows a chart diff and makes a new Helm revision.
+        archive = archive_chart(settings.chart_archive, settings.version)
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
             k8s.helm.v3.ReleaseArgs(
                 name="cilium",
-                chart="cilium",
+                chart=archive or "cilium",
                 version=settings.version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
+                repository_opts=None
+                if archive
+                else k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
                 namespace="kube-system",
                 values=values,
-                # A failed upgrade rolls back rather than leaving a cluster half-networked.
-                atomic=True,
+                # With a wait: a failed install or upgrade rolls back rather than leaving a
+                # cluster half-networked. Without one (bootstrap before nodes), see above.
+                atomic=waits_for_pods,
                 cleanup_on_fail=True,
                 timeout=900,
-                # The agent DaemonSet is only "ready" once every node's agent is; waiting here
-                # is what lets CoreDNS and the network policies depend on the release.
-                skip_await=False,
+                skip_await=not waits_for_pods,
                 max_history=10,
             ),
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(
-                    depends_on=crds,
+                    depends_on=before,
                     protect=facts.protect,
                     # The release is the data plane: Helm uninstalling it takes every pod's
                     # network and (without kube-proxy) every Service down at once, while the

@@ -6,9 +6,14 @@ CoreDNS), KMS envelope encryption of secrets, control-plane logs, managed node g
 until Cilium is ready, the IAM role the Cilium operator assumes (IRSA) to manage ENIs, and a
 Kubernetes provider whose kubeconfig is a secret.
 
-Not managed here: Cilium itself (components/cilium.py). CoreDNS is created by
-``add_addons`` once the caller has a Cilium release to wait for: without a CNI its pods
-would never start and the add-on would time out.
+Bootstrap order (what ``infra/program.py`` does with this component): control plane and the
+Kubernetes provider -> the Cilium release, which waits for nothing that needs a node ->
+``add_node_groups`` -> ``add_addons`` (CoreDNS, the cluster's readiness point) -> everything
+that needs Cilium's CRDs. A managed node group never turns ACTIVE without a CNI on its nodes
+(terraform-aws-modules/terraform-aws-eks #3106, #3139, #1972), so nothing may make the release
+wait for nodes; ``policies/rules/rehearsal.py`` proves the order on every plan and preview.
+
+Not managed here: Cilium itself (components/cilium.py).
 """
 
 from __future__ import annotations
@@ -363,7 +368,10 @@ class EksCluster(pulumi.ComponentResource):
 
         self._access_entries(name, config)
         self.operator_role_arn = self._operator_role(name, config, tags)
-        node_groups = self._node_groups(name, config, subnet_ids, tags)
+        # Node groups come later (add_node_groups), after the Cilium release: see the module
+        # docstring for the order and its sources.
+        self._subnet_ids, self._tags = subnet_ids, tags
+        self.node_groups: list[aws.eks.NodeGroup] = []
 
         endpoint = self.cluster.endpoint
         self.api_server_host = endpoint.apply(lambda url: url.removeprefix("https://").rstrip("/"))
@@ -376,9 +384,9 @@ class EksCluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            # Cilium's release waits for its DaemonSet to be ready; with no nodes yet it would
-            # time out and roll back (atomic), so everything on this provider waits for nodes.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=node_groups),
+            # No dependency on node groups: the Cilium release (the CNI) goes through this
+            # provider before any node exists, and the node groups wait for it.
+            opts=self._child,
         )
         self.register_outputs(
             {
@@ -552,12 +560,27 @@ class EksCluster(pulumi.ComponentResource):
         )
         return role.arn
 
+    def add_node_groups(self, after: list[pulumi.Resource]) -> list[aws.eks.NodeGroup]:
+        """The managed node groups, created once ``after`` (the Cilium release) is installed.
+
+        A managed node group only turns ACTIVE when its nodes are Ready, and a node is Ready
+        only once a CNI has written its config; with ``bootstrap_self_managed_addons=False``
+        there is no vpc-cni, so a node group created before Cilium fails with
+        ``NodeCreationFailure: Unhealthy nodes in the kubernetes cluster``
+        (terraform-aws-modules/terraform-aws-eks #3106 (the maintainer: control plane without
+        default add-ons, then the CNI, then node groups), #3139, #1972)."""
+        self.node_groups = self._node_groups(
+            self._name, self._config, self._subnet_ids, self._tags, after
+        )
+        return self.node_groups
+
     def _node_groups(
         self,
         name: str,
         config: EksClusterConfig,
         subnet_ids: pulumi.Input[list[str]],
         tags: dict[str, str],
+        after: list[pulumi.Resource],
     ) -> list[aws.eks.NodeGroup]:
         node_role = aws.iam.Role(
             f"{name}-node-role",
@@ -611,7 +634,7 @@ class EksCluster(pulumi.ComponentResource):
                 tags=tags,
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    depends_on=attachments,
+                    depends_on=[*attachments, *after],
                     # The autoscaler moves desired size; Pulumi must not fight it.
                     ignore_changes=["scalingConfig.desiredSize"],
                     protect=self.protect,
@@ -659,9 +682,14 @@ class EksCluster(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def add_addons(self, after: pulumi.Resource) -> list[aws.eks.Addon]:
-        """CoreDNS and the configured add-ons, created only once ``after`` (the Cilium release)
-        is ready: their pods need pod networking, which only Cilium provides here."""
+    def add_addons(self, after: list[pulumi.Resource]) -> list[aws.eks.Addon]:
+        """CoreDNS and the configured add-ons, created once ``after`` (the node groups, which
+        are ACTIVE only when Cilium runs on their nodes) exists: an add-on's pods need a node
+        with pod networking, and EKS waits for an add-on to turn ACTIVE (its Deployment
+        available). CoreDNS ACTIVE is the readiness point of the cluster: in ENI mode its pods
+        get addresses only from the Cilium operator, so the operator ran, and with it the
+        registration of the cilium.io CRDs (Cilium 1.16 operator, ``--skip-crd-creation``
+        false by default)."""
         names = [("coredns", None)] + [(a.name, a.version) for a in self._config.addons]
         return [
             aws.eks.Addon(
@@ -672,7 +700,7 @@ class EksCluster(pulumi.ComponentResource):
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 region=self._config.region,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[after]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after),
             )
             for addon, version in names
         ]

@@ -315,6 +315,7 @@ class GkeCluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     node_service_account: pulumi.Output[str]
     protect: bool
+    node_pools: list[gcp.container.NodePool]
 
     def __init__(
         self,
@@ -430,10 +431,13 @@ class GkeCluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             enable_server_side_apply=True,
-            # Whatever is deployed through this provider (the Cilium release first) needs nodes
-            # to run on; a release that waits for pods on a node-less cluster times out.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=pools),
+            opts=self._child,
         )
+        # The Cilium release waits for its pods (Helm --wait), so it goes after these: GKE's
+        # node pools turn RUNNING without our CNI (GKE's own bridge CNI makes nodes Ready) and
+        # the node.cilium.io/agent-not-ready taint keeps every pod but Cilium's off them until
+        # the agent runs (Cilium docs, "Installation on GKE"; the agent removes the taint).
+        self.node_pools = pools
         self.register_outputs(
             {
                 "clusterName": self.cluster.name,

@@ -25,6 +25,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.common import type_token
+from components.platform import Platform, platform_egress
 from components.traffic import (
     DEFAULT_DENY_NAME,
     EgressRule,
@@ -69,9 +70,10 @@ SOURCE_ANNOTATION = "meshless.io/source"
 JSON = dict[str, Any]
 
 
-def render_policies(policies: PolicySet) -> list[JSON]:
+def render_policies(policies: PolicySet, platform: Platform | None = None) -> list[JSON]:
     """Every CiliumNetworkPolicy of a policy set as a plain object (apiVersion, kind, metadata,
-    spec), in a stable order: per namespace its default deny, then its services by name."""
+    spec), in a stable order: per namespace its default deny, then its services by name.
+    ``platform`` (the cluster's cloud) decides what ``cloudIdentity`` allows."""
     calls_by_caller: dict[ServiceKey, list[tuple[ServiceKey, tuple[PortSpec, ...]]]] = defaultdict(
         list
     )
@@ -83,7 +85,7 @@ def render_policies(policies: PolicySet) -> list[JSON]:
         for service in policies.services:
             if service.namespace != namespace:
                 continue
-            spec = _service_spec(policies, service, calls_by_caller[service.key])
+            spec = _service_spec(policies, service, calls_by_caller[service.key], platform)
             if spec is not None:
                 out.append(_object(service.name, namespace, policies.sources[service.key], spec))
     return out
@@ -130,11 +132,17 @@ def _service_spec(
     policies: PolicySet,
     service: ServicePolicy,
     calls: list[tuple[ServiceKey, tuple[PortSpec, ...]]],
+    platform: Platform | None,
 ) -> JSON | None:
     ingress = [block for rule in service.ingress for block in _ingress(policies, service, rule)]
     egress = [_call(policies, service.namespace, callee, ports) for callee, ports in calls]
     egress += [block for rule in service.egress for block in _egress(policies, service, rule)]
+    platform_rules, platform_names = platform_egress(
+        service.cloud_identity, service.kube_apiserver, platform
+    )
+    egress += platform_rules
     names = _fqdn_lookups(service)
+    names += [name for name in platform_names if name not in names]
     if names:
         egress.append(_dns_lookups(names))
     if not ingress and not egress:
@@ -353,14 +361,20 @@ class NetworkPolicies(pulumi.ComponentResource):
         policies: PolicySet,
         provider: k8s.Provider,
         release: pulumi.Resource,
+        ready: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        platform: Platform | None = None,
     ) -> None:
         super().__init__(type_token("cilium", "NetworkPolicies"), name, None, opts)
-        # The CNP CRD is created by the Cilium operator, which only runs once the release is
-        # ready; without depends_on a first `up` fails with "no matches for kind".
-        child = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[release])
+        # The CNP CRD is registered by the Cilium operator when it starts (Cilium 1.16), so a
+        # policy waits for the release and for the cluster's readiness point (``ready``: on EKS
+        # the CoreDNS add-on, whose pods only get addresses once the operator runs); without
+        # it a first `up` fails with "no matches for kind".
+        child = pulumi.ResourceOptions(
+            parent=self, provider=provider, depends_on=[release, *(ready or [])]
+        )
         self.policies = {}
-        for obj in render_policies(policies):
+        for obj in render_policies(policies, platform):
             meta = obj["metadata"]
             key = f"{meta['namespace']}/{meta['name']}"
             self.policies[key] = k8s.apiextensions.CustomResource(

@@ -73,6 +73,7 @@ except ImportError:  # pragma: no cover - Python < 3.11 is not supported by the 
 
 __all__ = [
     "DEFAULT_DENY_NAME",
+    "FLOWS_FILES",
     "OPEN_ENTITIES",
     "DnsRule",
     "EgressPeer",
@@ -101,6 +102,8 @@ __all__ = [
 
 # The name of the per-namespace default-deny policy; no service may take it.
 DEFAULT_DENY_NAME = "meshless-default-deny"
+# Expected flows beside the policies (components/flows/spec.py); not policy files.
+FLOWS_FILES = ("flows.yaml", "flows.yml")
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$")
@@ -525,6 +528,10 @@ class ServicePolicy(ConfigModel):
     ports: list[ServicePort] = Field(default_factory=list)
     ingress: list[IngressRule] = Field(default_factory=list)
     egress: list[EgressRule] = Field(default_factory=list)
+    # Platform calls, rendered per cluster by components/platform.py: the workload-identity
+    # endpoint of the cluster's cloud, and the Kubernetes API server (for controllers).
+    cloud_identity: bool = False
+    kube_apiserver: bool = False
 
     @property
     def key(self) -> ServiceKey:
@@ -756,9 +763,9 @@ def _split_field(text: str) -> list[Any]:
     return parts
 
 
-def _model_at(loc: Sequence[Any]) -> type[BaseModel] | None:
+def _model_at(loc: Sequence[Any], root: type[BaseModel]) -> type[BaseModel] | None:
     """The model class whose field a location ends in (for "did you mean" on unknown keys)."""
-    model: type[BaseModel] | None = PolicyFile
+    model: type[BaseModel] | None = root
     for part in loc[:-1]:
         if model is None or isinstance(part, int):
             continue
@@ -778,10 +785,10 @@ def _aliases(model: type[BaseModel]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
-def _message(error: Mapping[str, Any]) -> str:
+def _message(error: Mapping[str, Any], root: type[BaseModel]) -> str:
     kind, loc = error["type"], error["loc"]
     if kind == "extra_forbidden":
-        model = _model_at(loc)
+        model = _model_at(loc, root)
         allowed = _aliases(model) if model else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
@@ -818,13 +825,17 @@ def _as_written(document: Any, loc: Sequence[Any]) -> list[Any]:
     return out
 
 
-def _validation_problems(source: _Source, exc: ValidationError) -> list[str]:
+def _validation_problems(
+    source: _Source, exc: ValidationError, root: type[BaseModel] = PolicyFile
+) -> list[str]:
+    """One ``file:line: field: message`` per pydantic error; ``root`` is the file's model (the
+    flows file reuses this with its own)."""
     problems = []
     for error in exc.errors():
         loc = _as_written(source.document, error["loc"])
         if error["type"] == "meshless_field":
             loc += _split_field((error.get("ctx") or {}).get("field", ""))
-        problems.append(source.at(loc, _message(error)))
+        problems.append(source.at(loc, _message(error, root)))
     return problems
 
 
@@ -935,6 +946,8 @@ def load_policy_folder(folder: Path, root: Path | None = None) -> PolicySet:
         for p in folder.rglob("*")
         if p.suffix in (".yaml", ".yml")
         and p.is_file()
+        # The expected-flows file sits beside the policies (components/flows/spec.py).
+        and p.name not in FLOWS_FILES
         # Hidden files and folders (.git, editor backups) are not policies.
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )

@@ -99,8 +99,11 @@ DERIVATIONS: dict[str, Callable[[bytes], bytes]] = {"images": derive_images}
 def _fetch(url: str, mirror: Path | None, name: str) -> bytes:
     if mirror is not None:
         return (mirror / name).read_bytes()
-    with urllib.request.urlopen(url, timeout=120) as response:
-        return response.read()
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:
+            return response.read()
+    except OSError as exc:  # URLError included: say which source could not be fetched
+        raise OSError(f"cannot download {url} ({exc}); retry, or use VENDOR_FROM=<dir>") from None
 
 
 def _member(archive: bytes, member: str) -> bytes:

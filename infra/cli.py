@@ -20,9 +20,13 @@ from components.catalog import (
     load_catalog,
     pins_for,
 )
+from infra.chart_pull import chart_app
 from infra.config import ConfigError
+from infra.flows import flows_command
 from infra.gate import gate_command
+from infra.images import images_command
 from infra.verify_cli import verify_command
+from migrate.cli import migrate_app
 
 __all__ = ["app"]
 
@@ -135,10 +139,16 @@ def digests(
 app.command("gate", help="Run the policy pack on a stack export or a plan's resources.json.")(
     gate_command
 )
+app.command("images")(images_command)
+app.add_typer(chart_app, name="chart")
 
+app.command(
+    "flows", help="Would the stack's policies allow this flow? A dry-run policy trace with L7."
+)(flows_command)
 app.command("verify", help="Check a live cluster through the Kubernetes API (exit 0/1/2).")(
     verify_command
 )
+app.add_typer(migrate_app, name="migrate")
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m infra.cli`, as the benchmarks run it

@@ -17,8 +17,10 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.common import ConfigModel, check_unique_names, field_error
+from components.deployer import DeployerConfig, SelfHostedDeployer
 from components.eks import EksClusterConfig
 from components.gke import GkeClusterConfig
+from components.registry import RegistryMirror
 
 __all__ = [
     "NAMESPACE",
@@ -38,10 +40,22 @@ class StackConfig(ConfigModel):
 
     environment: Literal["staging", "prod"]
     clusters: Annotated[list[ClusterConfig], Field(min_length=1)]
+    # Where `pulumi up` runs (components/deployer.py); unset: the rehearsal cannot judge routes.
+    deployer: DeployerConfig | None = None
+    # Registry mirror for every cluster's Cilium images (a cluster's cilium.imageMirror wins).
+    image_mirror: RegistryMirror | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> StackConfig:
         check_unique_names(self.clusters, "clusters", "a stack")
+        names = {c.name for c in self.clusters}
+        if isinstance(self.deployer, SelfHostedDeployer):
+            for i, name in enumerate(self.deployer.reaches):
+                if name not in names:
+                    raise field_error(
+                        f"deployer.reaches[{i}]",
+                        f"{name!r} is not a cluster of this stack; use one of {sorted(names)}",
+                    )
         return self
 
     @model_validator(mode="after")
@@ -142,9 +156,12 @@ def _shorten_quoted(message: str) -> str:
 def _path(loc: tuple[Any, ...], extra: str | None) -> str:
     out = NAMESPACE
     parts = [p for p in loc if not (isinstance(p, str) and _is_internal_step(p))]
-    # A discriminated union puts the tag ("eks"/"gke") into the location; users never wrote it.
+    # A discriminated union puts the tag ("eks"/"gke", the deployer's kind) into the location;
+    # users never wrote it.
     if len(parts) > 2 and parts[0] == "clusters" and parts[2] in ("eks", "gke"):
         del parts[2]
+    if len(parts) > 1 and parts[0] == "deployer" and parts[1] in ("github-hosted", "self-hosted"):
+        del parts[1]
     for i, part in enumerate(parts):
         if isinstance(part, int):
             out += f"[{part}]"
@@ -169,10 +186,13 @@ def _message(error: Mapping[str, Any]) -> str:
         return "must not be empty; add at least one entry"
     if kind == "missing":
         return "required but missing; add it"
-    if kind == "union_tag_invalid":
-        return f"cloud must be 'eks' or 'gke', got {(error.get('ctx') or {}).get('tag')!r}"
-    if kind == "union_tag_not_found":
-        return "every cluster needs `cloud: eks` or `cloud: gke`"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        ctx = error.get("ctx") or {}
+        tag = str(ctx.get("discriminator", "")).strip("'")
+        expected = str(ctx.get("expected_tags", "")).replace("', '", "' or '")
+        if kind == "union_tag_not_found":
+            return f"needs `{tag}`: {expected}"
+        return f"{tag} must be {expected}, got {ctx.get('tag')!r}"
     if kind in ("value_error", "assertion_error"):
         return str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if kind == "meshless_field":

@@ -16,13 +16,9 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.sync_await import _ensure_event_loop
 
-__all__ = [
-    "FAKE_ACCOUNT",
-    "DuplicateUrnError",
-    "MeshlessMocks",
-    "RecordedResource",
-    "RecordingMonitor",
-]
+from infra.export_format import SECRET_SIG, SIG_KEY, is_secret_envelope
+
+__all__ = ["FAKE_ACCOUNT", "MeshlessMocks", "RecordedResource", "RecordingMonitor"]
 
 FAKE_ACCOUNT = "123456789012"
 FAKE_GCP_PROJECT_NUMBER = "987654321098"
@@ -130,6 +126,22 @@ def _gcp_outputs(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict
     return f"{name}-{_hex(name, 8)}", {}
 
 
+def _pem(kind: str, seed: str) -> str:
+    return f"-----BEGIN {kind}-----\n{_hex(seed, 64)}\n-----END {kind}-----\n"
+
+
+def _tls_outputs(typ: str, name: str) -> tuple[str, dict[str, Any]]:
+    """pulumi-tls computes keys and certificates locally; fake PEM blocks of the same shape."""
+    if typ == "tls:index/privateKey:PrivateKey":
+        return _hex(name, 40), {
+            "privateKeyPem": _pem("EC PRIVATE KEY", name),
+            "publicKeyPem": _pem("PUBLIC KEY", name),
+        }
+    if typ == "tls:index/certRequest:CertRequest":
+        return _hex(name, 40), {"certRequestPem": _pem("CERTIFICATE REQUEST", name)}
+    return str(int(_hex(name, 16), 16)), {"certPem": _pem("CERTIFICATE", name)}
+
+
 class MeshlessMocks(pulumi_mocks.Mocks):
     """Fake provider responses: inputs echoed back plus what the real provider computes."""
 
@@ -151,6 +163,8 @@ class MeshlessMocks(pulumi_mocks.Mocks):
                     "revision": 1,
                 }
             }
+        elif typ.startswith("tls:"):
+            resource_id, computed = _tls_outputs(typ, name)
         else:
             resource_id, computed = f"{name}-{_hex(name, 8)}", {}
         return resource_id, {**inputs, **computed}
@@ -183,14 +197,6 @@ class RecordedResource:
     outputs: dict[str, Any] = field(default_factory=dict)
     protect: bool = False
     retain_on_delete: bool = False
-
-
-class DuplicateUrnError(Exception):
-    """Two resources with one URN: the engine refuses the second ("Duplicate resource URN")."""
-
-    def __init__(self, urn: str) -> None:
-        super().__init__(urn)
-        self.urn = urn
 
 
 class RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -233,7 +239,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if request.type != "pulumi:pulumi:Stack":
             registration = self.resources.get(urn)
             if registration is not None:
-                self.recorded[urn].outputs = dict(registration.state)
+                outputs = dict(registration.state)
+                # What the SDK marks secret (e.g. pulumi-tls private keys) the engine stores
+                # encrypted; the plan's export redacts it the same way.
+                for key in request.additionalSecretOutputs:
+                    if key in outputs and not is_secret_envelope(outputs[key]):
+                        outputs[key] = {SIG_KEY: SECRET_SIG, "value": outputs[key]}
+                self.recorded[urn].outputs = outputs
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:

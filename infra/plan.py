@@ -213,7 +213,7 @@ def write_manifests(resources: list[dict[str, Any]], directory: Path) -> int:
             header = (
                 f"# Helm release {inputs.get('name')} in {inputs.get('namespace')}: chart "
                 f"{inputs.get('chart')} {inputs.get('version')} from "
-                f"{(inputs.get('repositoryOpts') or {}).get('repo')}\n"
+                f"{(inputs.get('repositoryOpts') or {}).get('repo') or 'a local archive'}\n"
             )
             body = header + _dump_yaml(inputs.get("values", {}), sort_keys=True)
         elif "kind" in inputs and "metadata" in inputs:
@@ -300,7 +300,8 @@ def run(
     compare: Path | None = None,
     console: Any = None,
 ) -> int:
-    """The whole offline plan of one stack. Returns the exit code (0 clean, 1 blocked);
+    """The whole offline plan of one stack. Returns the exit code (0 clean, 1 blocked by a
+    mandatory violation or an expected flow the policies do not honour);
     raises ConfigError / PlanInputError for bad input (exit 2), before writing anything."""
     from infra.findings_log import emit_annotations, print_findings
     from infra.gate import GateError, load_policy_config
@@ -324,11 +325,12 @@ def run(
     except OSError as exc:
         raise PlanInputError(f"{target}: cannot write the plan there ({exc.strerror})") from None
     try:
-        report, inputs, by_urn = _write_all(result, staging, policy_file, compare)
+        report, inputs, by_urn, flow_results = _write_all(result, staging, policy_file, compare)
         _replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    failed_flows = [r for r in flow_results if not r.ok]
     if console is not None:
         console.print(
             verdict_line(inputs, markdown=False), highlight=False, soft_wrap=True, markup=False
@@ -337,13 +339,21 @@ def run(
         if report.violations:
             print_findings(report, console, locate=locate)
         emit_annotations(report.violations, console.file, locate)
+        if flow_results:
+            console.print(
+                f"expected flows: {len(flow_results)} checked, {len(failed_flows)} not as expected",
+                highlight=False,
+                markup=False,
+            )
+        for failed in failed_flows:
+            console.print(f"flow: {failed.message}", highlight=False, soft_wrap=True, markup=False)
         console.print(
-            f"wrote {target}/: resources.json, manifests/, policy-report.json, summary.md, graph.mmd",
+            f"wrote {target}/: resources.json, manifests/, policy-report.json, flows-report.json, summary.md, graph.mmd",
             highlight=False,
             soft_wrap=True,
             markup=False,
         )
-    return 1 if report.mandatory else 0
+    return 1 if report.mandatory or failed_flows else 0
 
 
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -386,11 +396,13 @@ def _replace(staging: Path, target: Path) -> None:
 
 def _write_all(
     result: PlanResult, target: Path, policy_file: Path | None, compare: Path | None
-) -> tuple[Any, Any, dict[str, dict[str, Any]]]:
+) -> tuple[Any, Any, dict[str, dict[str, Any]], list[Any]]:
     """Every output file of the plan into ``target``; returns the gate report, the summary's
-    inputs and the resources by URN."""
+    inputs, the resources by URN and the expected-flow results."""
     # Imported here: the gate starts the policy pack, the diff and graph are only for output.
+    from components.flows.check import flows_markdown
     from infra.diff import DiffInputError, compare_plans, load_plan
+    from infra.flows import check_plan_flows
     from infra.gate import GateError, run_gate
     from infra.graph import render_mermaid
     from infra.summary import SummaryInputs, render_summary
@@ -432,5 +444,23 @@ def _write_all(
         manifests=manifests,
     )
     summary = render_summary(inputs)
+    # Expected flows (flows.yaml beside each cluster's policies) against the recorded CNPs.
+    flow_results = check_plan_flows(result.plan, resources)
+    failed_flows = [r for r in flow_results if not r.ok]
+    (target / "flows-report.json").write_text(
+        json.dumps(
+            [{"ok": r.ok, "cluster": r.cluster, "message": r.message} for r in flow_results],
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    summary += "\n" + flows_markdown(flow_results) if flow_results else ""
+    if failed_flows:
+        verdict, _, rest = summary.partition("\n")
+        summary = (
+            f"{verdict}\n\n❌ **{len(failed_flows)} expected flow(s) not as expected**: "
+            f"see Expected flows below.\n{rest}"
+        )
     (target / "summary.md").write_text(summary, encoding="utf-8")
-    return report, inputs, by_urn
+    return report, inputs, by_urn, flow_results

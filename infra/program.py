@@ -16,11 +16,21 @@ from typing import Any
 import pulumi
 
 from components.cilium import CiliumRelease, ClusterFacts
+from components.deployer import Deployer
 from components.eks import EksCluster, EksClusterConfig
+from components.flows.spec import (
+    ExpectedFlow,
+    FlowsDocument,
+    find_flows_file,
+    read_flows,
+    resolve_flows,
+)
 from components.gke import GkeCluster, GkeClusterConfig
 from components.network_policy import NetworkPolicies
+from components.platform import platform_for
 from components.traffic import PolicySet, TrafficPolicyError, load_policy_folder
 from infra.config import NAMESPACE, ConfigError, StackConfig, parse_stack_config
+from infra.mirrors import check_supply, resolve_mirrors
 
 __all__ = ["REPO_ROOT", "DeclaredCluster", "StackPlan", "declare", "load", "raw_config"]
 
@@ -33,6 +43,8 @@ class StackPlan:
 
     config: StackConfig
     policies: Mapping[str, PolicySet] = field(default_factory=dict)
+    # Per cluster: the expected flows of its policy folder's flows.yaml (checked by the plan).
+    flows: Mapping[str, list[ExpectedFlow]] = field(default_factory=dict)
 
     @property
     def warnings(self) -> list[str]:
@@ -95,7 +107,9 @@ def load(values: Mapping[str, str], root: Path = REPO_ROOT) -> StackPlan:
     """Validate the whole stack; raise ConfigError with every problem. Registers nothing."""
     config = parse_stack_config(raw_config(values))
     policies: dict[str, PolicySet] = {}
-    problems: list[str] = []
+    flows: dict[str, list[ExpectedFlow]] = {}
+    documents: dict[Path, FlowsDocument] = {}
+    problems: list[str] = check_supply(config, values)
     for index, cluster in enumerate(config.clusters):
         if cluster.traffic_policies is None:
             continue
@@ -126,9 +140,20 @@ def load(values: Mapping[str, str], root: Path = REPO_ROOT) -> StackPlan:
             problems.extend(exc.problems)
             continue
         problems.extend(_check_policies_fit(index, cluster, policies[cluster.name]))
+        flows_file = find_flows_file(folder)
+        if flows_file is not None:
+            try:
+                if flows_file not in documents:  # clusters sharing a folder share its file
+                    documents[flows_file] = read_flows(flows_file, root)
+                platform = platform_for(cluster)
+                flows[cluster.name] = resolve_flows(
+                    documents[flows_file], policies[cluster.name], platform
+                )
+            except TrafficPolicyError as exc:
+                problems.extend(p for p in exc.problems if p not in problems)
     if problems:
         raise ConfigError(problems)
-    return StackPlan(config, policies)
+    return StackPlan(resolve_mirrors(config), policies, flows)
 
 
 def _declare_cluster(
@@ -142,7 +167,8 @@ def _declare_cluster(
         extra = {"operator_role_arn": component.operator_role_arn}
     else:
         component = GkeCluster(cluster.name, cluster, environment)
-        extra = {"pod_cidr": cluster.network.pod_cidr}
+        # This component always turns Workload Identity on (components/gke.py).
+        extra = {"pod_cidr": cluster.network.pod_cidr, "workload_identity": True}
     facts = ClusterFacts(
         name=cluster.name,
         cloud=cluster.cloud,
@@ -156,17 +182,25 @@ def _declare_cluster(
 
     settings = cluster.cilium_settings
     release = None
+    ready: list[pulumi.Resource] = []
     if settings is not None:
+        eks = isinstance(component, EksCluster)
         release = CiliumRelease(
             f"{cluster.name}-cilium",
             settings,
             facts,
             provider=component.provider,
+            # EKS: before any node (node groups need a CNI to turn ACTIVE), so no waiting for
+            # pods. GKE: after the node pools, waiting for the pods (see CiliumRelease).
+            waits_for_pods=not eks,
+            after=[] if eks else list(component.node_pools),
             # Cilium is per cluster; parenting keeps the URN tree cluster -> release.
             opts=pulumi.ResourceOptions(parent=component),
         )
         if isinstance(component, EksCluster):
-            component.add_addons(after=release.release)
+            groups = component.add_node_groups(after=[release.release])
+            addons = component.add_addons(after=list(groups))
+            ready = [addons[0]]  # CoreDNS: the readiness point
 
     network_policies = None
     if cluster.name in plan.policies and release is not None:
@@ -175,7 +209,9 @@ def _declare_cluster(
             plan.policies[cluster.name],
             provider=component.provider,
             release=release.release,
+            ready=ready,
             opts=pulumi.ResourceOptions(parent=component),
+            platform=platform_for(cluster),
         )
     return DeclaredCluster(cluster.name, cluster.cloud, component, release, network_policies)
 
@@ -183,6 +219,8 @@ def _declare_cluster(
 def declare(plan: StackPlan) -> list[DeclaredCluster]:
     """Create every cluster, its Cilium release and its policies; export what operators need."""
     declared = [_declare_cluster(cluster, plan) for cluster in plan.config.clusters]
+    if plan.config.deployer is not None:
+        Deployer("deployer", plan.config.deployer)
     pulumi.export(
         "clusters",
         {

@@ -24,7 +24,7 @@ POLICY_KEYS: dict[str, tuple[str, ...]] = {
     "kube-proxy-replacement-strict": ("cilium.kubeProxyReplacement",),
     "hubble-relay-enabled": ("cilium.hubble.relay", "cilium.hubble"),
     "l7-proxy-ready": ("cilium.envoy", "trafficPolicies"),
-    "helm-release-atomic": ("cilium",),
+    "helm-release-fails-safely": ("cilium",),
     "eks-no-conflicting-addons": ("addons",),
     "eks-no-bootstrap-addons": ("addons",),
     "cluster-api-endpoint-restricted": ("endpoint.allowedCidrs", "endpoint.public", "endpoint"),

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from components.catalog import DEFAULT_CHART_VERSION
 from infra.config import StackConfig
 from infra.findings_log import short_urn
+from infra.rehearsal import creation_phases
 from infra.render import md_code, md_text, split_finding
 
 if TYPE_CHECKING:
@@ -240,6 +241,12 @@ def _cluster_notes(cluster: Any) -> list[str]:
     settings = cluster.cilium_settings
     if settings is not None:
         notes.append(f"Cilium chart {settings.version}, profile `{settings.profile}`.")
+        if settings.image_mirror is not None:
+            mirrors = ", ".join(sorted(settings.image_mirror.registries.values()))
+            notes.append(
+                f"Images pulled from the mirror ({mirrors}) by the catalog's digests; "
+                "`uv run meshless images` lists what must be copied there first."
+            )
         if settings.hubble.relay:
             notes.append(
                 "Hubble relay and UI on; Hubble's flow visibility costs agent CPU and memory in "
@@ -284,6 +291,30 @@ def _clusters(s: SummaryInputs) -> list[str]:
     return lines
 
 
+def _creation_phases(s: SummaryInputs) -> list[str]:
+    """The deploy rehearsal's creation phases per cluster (policies/rules/rehearsal.py)."""
+    lines = [
+        "## Creation order (deploy rehearsal)",
+        "",
+        "What `pulumi up` starts together, phase by phase; the `deploy-rehearsal` policy checks "
+        "every wait in this order.",
+        "",
+    ]
+    if not any(r["type"] == "meshless:deploy:Deployer" for r in s.resources):
+        lines += [
+            "No `meshless:deployer` in the stack: whether the deploy runner can reach each API "
+            "endpoint was not checked.",
+            "",
+        ]
+    for cluster, phases in creation_phases(s.resources).items():
+        lines += [f"**{md_text(cluster, table=False)}**", ""]
+        lines += [
+            f"{i}. {', '.join(md_code(p) for p in phase)}" for i, phase in enumerate(phases, 1)
+        ]
+        lines.append("")
+    return lines
+
+
 def _graph(s: SummaryInputs) -> list[str]:
     if not s.mermaid:
         return []
@@ -301,7 +332,17 @@ def _graph(s: SummaryInputs) -> list[str]:
     ]
 
 
-SECTIONS = (_verdict, _intro, _changes, _findings, _warnings, _end_of_patches, _clusters, _graph)
+SECTIONS = (
+    _verdict,
+    _intro,
+    _changes,
+    _findings,
+    _warnings,
+    _end_of_patches,
+    _clusters,
+    _creation_phases,
+    _graph,
+)
 
 
 def render_summary(inputs: SummaryInputs) -> str:

@@ -211,7 +211,12 @@ class TestCloudValues:
     def test_hubble_tls_is_stable_and_metrics_per_environment(self) -> None:
         staging = build_values(CiliumSettings(), facts("eks", environment="staging"))
         prod = build_values(CiliumSettings(), facts("eks", environment="prod"))
-        assert staging["hubble"]["tls"]["auto"]["method"] == "cronJob"
+        # The program's own certificates (components/hubble_tls.py), no certgen hook Job.
+        assert staging["hubble"]["tls"]["auto"] == {"enabled": False}
+        assert staging["hubble"]["tls"]["server"]["existingSecret"] == "hubble-server-certs"
+        assert staging["hubble"]["relay"]["tls"]["client"]["existingSecret"] == (
+            "hubble-relay-client-certs"
+        )
         assert staging["hubble"]["relay"]["enabled"] and staging["hubble"]["ui"]["enabled"]
         assert len(prod["hubble"]["metrics"]["enabled"]) < len(
             staging["hubble"]["metrics"]["enabled"]
@@ -236,8 +241,15 @@ class TestProfiles:
 
     def test_latency_on_eks_new_kernel(self) -> None:
         values = build_values(CiliumSettings(profile="latency"), facts("eks", (6, 12)))
-        assert values["loadBalancer"] == {"acceleration": "native"}
+        # native would need XDP on every ENI with MTU <= 3498; best-effort skips the others.
+        assert values["loadBalancer"] == {"acceleration": "best-effort"}
         assert values["bpf"]["datapathMode"] == "netkit"
+
+    def test_gke_workload_identity_uses_legacy_host_routing(self) -> None:
+        gke = facts("gke")
+        with_wi = ClusterFacts(**{**gke.__dict__, "workload_identity": True})
+        assert build_values(CiliumSettings(), with_wi)["bpf"]["hostLegacyRouting"] is True
+        assert "hostLegacyRouting" not in build_values(CiliumSettings(), gke)["bpf"]
 
     def test_throughput_features(self) -> None:
         values = build_values(CiliumSettings(profile="throughput"), facts("gke", (6, 12)))

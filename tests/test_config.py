@@ -152,6 +152,36 @@ class TestConfigMistakes:
             load({k: __import__("json").dumps(yaml.safe_load(v)) for k, v in values.items()})
 
 
+class TestDeployerMistakes:
+    """Where `pulumi up` runs is config too: a wrong deployer is named by its key."""
+
+    @pytest.mark.parametrize(
+        ("deployer", "expected"),
+        [
+            (
+                {"kind": "github-hosted", "runnerLabel": "x"},
+                "meshless:deployer.egressCidrs: required",
+            ),
+            (
+                {"kind": "github-hosted", "runnerLabel": "x", "egressCidrs": ["10.0.0.0/33"]},
+                "meshless:deployer.egressCidrs:",
+            ),
+            ({"kind": "laptop", "runnerLabel": "x"}, "meshless:deployer: kind must be"),
+            (
+                {"kind": "self-hosted", "runnerLabel": "x", "reaches": ["prod-gke-usc1"]},
+                "meshless:deployer.reaches[0]: 'prod-gke-usc1' is not a cluster of this stack",
+            ),
+        ],
+        ids=["no-egress", "bad-cidr", "unknown-kind", "unknown-cluster"],
+    )
+    def test_message_names_the_key(self, deployer: dict[str, Any], expected: str) -> None:
+        document = staging()
+        document["config"]["meshless:deployer"] = deployer
+        with pytest.raises(ConfigError) as caught:
+            parse_stack_config(_raw(document))
+        assert any(p.startswith(expected) for p in caught.value.problems), caught.value.problems
+
+
 class TestShippedStacks:
     """The stack files in the repository are valid as shipped."""
 

@@ -146,7 +146,6 @@ class TestKeysAsDocumented:
         problems = _problems(doc)
         assert any(key in p and f"did you mean '{camel}'" in p for p in problems), problems
 
-
     def test_traffic_file_fields_as_documented(self, tmp_path: Path) -> None:
         from components.traffic import TrafficPolicyError, load_policy_folder
 

@@ -75,7 +75,7 @@ class TestExportShape:
         }
         assert components
         assert all(
-            re.fullmatch(r"meshless:(aws|gcp|cilium):[A-Z][A-Za-z]+", t) for t in components
+            re.fullmatch(r"meshless:(aws|gcp|cilium|deploy):[A-Z][A-Za-z]+", t) for t in components
         ), components
 
     @pytest.mark.parametrize("stack", STACKS)
@@ -144,25 +144,41 @@ class TestEksWithoutKubeProxy:
             assert TAINT in group["inputs"]["taints"], group["urn"]
 
     @pytest.mark.parametrize("stack", STACKS)
-    def test_coredns_waits_for_cilium(self, planned: dict[str, Path], stack: str) -> None:
+    def test_bootstrap_order(self, planned: dict[str, Path], stack: str) -> None:
+        """Control plane -> Cilium (no wait) -> node groups -> CoreDNS -> policies: a node group
+        only turns ACTIVE once a CNI runs on its nodes (terraform-aws-eks #3106)."""
         items = resources(planned[stack])
-        releases = {r["urn"] for r in of_type(items, "kubernetes:helm.sh/v3:Release")}
+        by_urn = {r["urn"]: r for r in items}
+        groups = {r["urn"] for r in of_type(items, "aws:eks/nodeGroup:NodeGroup")}
+        eks_releases = [
+            r
+            for r in of_type(items, "kubernetes:helm.sh/v3:Release")
+            if r["inputs"]["values"].get("eni")
+        ]
+        assert groups and eks_releases
+        for release in eks_releases:
+            assert release["inputs"]["skipAwait"] is True and release["inputs"]["atomic"] is False
+            provider = by_urn[release["provider"].rsplit("::", 1)[0]]
+            assert not set(provider["dependencies"]) & groups, provider["urn"]
+            for group in groups:
+                assert release["urn"] in by_urn[group]["dependencies"], group
         for addon in of_type(items, "aws:eks/addon:Addon"):
-            assert set(addon["dependencies"]) & releases, addon["urn"]
+            assert set(addon["dependencies"]) & groups, addon["urn"]
 
     @pytest.mark.parametrize("stack", STACKS)
-    def test_kubernetes_provider_waits_for_nodes(
-        self, planned: dict[str, Path], stack: str
-    ) -> None:
-        """Cilium's atomic release waits for its DaemonSet: it must not start before nodes exist."""
+    def test_gke_release_waits_after_node_pools(self, planned: dict[str, Path], stack: str) -> None:
+        """GKE pools turn RUNNING without our CNI, so the release goes after them and waits."""
         items = resources(planned[stack])
-        groups = {
-            r["urn"]
-            for r in items
-            if r["type"] in ("aws:eks/nodeGroup:NodeGroup", "gcp:container/nodePool:NodePool")
-        }
-        for provider in of_type(items, "pulumi:providers:kubernetes"):
-            assert set(provider["dependencies"]) & groups, provider["urn"]
+        pools = {r["urn"] for r in of_type(items, "gcp:container/nodePool:NodePool")}
+        gke_releases = [
+            r
+            for r in of_type(items, "kubernetes:helm.sh/v3:Release")
+            if r["inputs"]["values"].get("gke")
+        ]
+        assert pools and gke_releases
+        for release in gke_releases:
+            assert set(release["dependencies"]) & pools, release["urn"]
+            assert release["inputs"]["atomic"] is True
 
     def test_operator_can_manage_enis(self, planned: dict[str, Path]) -> None:
         (policy,) = of_type(resources(planned["staging"]), "aws:iam/rolePolicy:RolePolicy")
@@ -195,7 +211,10 @@ class TestCiliumPerCluster:
             inputs = release["inputs"]
             assert inputs["chart"] == "cilium" and inputs["version"] == "1.16.19"
             assert inputs["repositoryOpts"]["repo"] == "https://helm.cilium.io"
-            assert inputs["atomic"] is True and inputs["cleanupOnFail"] is True
+            # EKS installs before nodes exist (no wait, so not atomic); GKE waits, atomically.
+            waits = not inputs["values"].get("eni")
+            assert inputs["atomic"] is waits and inputs["skipAwait"] is not waits
+            assert inputs["cleanupOnFail"] is True
             assert inputs["values"]["kubeProxyReplacement"] is True
             assert inputs["values"]["k8sServicePort"] == 443
 
@@ -255,7 +274,10 @@ class TestOutputsForReviewers:
         assert parts and int(parts[1]) == total
         assert sum(int(n) for n in re.findall(r"(\d+) (?:in|outside)", parts[2])) == total
         headings = re.findall(r"^### \S+ \(\w+\): (\d+) resources", summary, re.M)
-        assert sum(map(int, headings)) == total - 1  # the stack resource is outside clusters
+        # The stack resource and the deployer sit outside the clusters, and the verdict says so.
+        outside = re.search(r"(\d+) outside the clusters", parts[2])
+        assert outside and int(outside[1]) >= 1
+        assert sum(map(int, headings)) == total - int(outside[1])
         assert summary.count("gets no upstream patches") == 1
 
     def test_gke_summary_says_kube_proxy_stays(self, planned: dict[str, Path]) -> None:
@@ -385,7 +407,9 @@ class TestGkeModesAndScale:
         )
         graph = (out / "graph.mmd").read_text()
         counts = re.findall(r'\["team-\d+<br/>(\d+) services"\]', graph)
-        assert sum(map(int, counts)) == 127 and "svc_team" not in graph
+        # cloudIdentity renders per cloud (metadata server on GKE, STS on EKS), so the two
+        # clusters' policies differ and each cluster gets its own picture.
+        assert sum(map(int, counts)) == 2 * 127 and "svc_team" not in graph
 
 
 PROTECTED_TYPES = {
@@ -421,6 +445,7 @@ class TestProtection:
         document = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())
         eks = next(c for c in document["config"]["meshless:clusters"] if c["cloud"] == "eks")
         document["config"]["meshless:clusters"] = [{**eks, "protect": False}]
+        document["config"]["meshless:deployer"]["reaches"] = [eks["name"]]
         stack_file = tmp_path / "Pulumi.prod.yaml"
         stack_file.write_text(yaml.safe_dump(document))
         out = tmp_path / "out"
@@ -435,3 +460,38 @@ class TestProtection:
             "prod-eks-use1-secrets-key",
             "prod-eks-use1-cilium-release",
         }
+
+
+class TestCreationPhases:
+    """summary.md shows the rehearsal's creation order: on EKS Cilium before the node groups."""
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_summary_lists_phases_per_cluster(self, planned: dict[str, Path], stack: str) -> None:
+        summary = (planned[stack] / "summary.md").read_text()
+        section = summary.split("## Creation order (deploy rehearsal)", 1)[1]
+        eks = section.split("**", 2)[2].split("**")[0]
+        assert eks.index("(no wait)") < eks.index("NodeGroup") < eks.index("coredns")
+
+
+class TestHubbleTls:
+    """Hubble's certificates come from the program: no hook Job, no diff between previews."""
+
+    @pytest.mark.parametrize("stack", STACKS)
+    def test_release_uses_program_made_secrets(self, planned: dict[str, Path], stack: str) -> None:
+        items = resources(planned[stack])
+        secrets = {r["urn"]: r for r in of_type(items, "kubernetes:core/v1:Secret")}
+        for release in of_type(items, "kubernetes:helm.sh/v3:Release"):
+            tls = release["inputs"]["values"]["hubble"]["tls"]
+            assert tls["auto"] == {"enabled": False}
+            mine = {
+                secrets[urn]["inputs"]["metadata"]["name"]
+                for urn in release["dependencies"]
+                if urn in secrets
+                and secrets[urn]["provider"] == release["provider"]  # same cluster
+            }
+            assert mine == {"hubble-server-certs", "hubble-relay-client-certs"}, release["urn"]
+        for secret in secrets.values():
+            assert secret["inputs"]["type"] == "kubernetes.io/tls"
+            assert secret["inputs"]["stringData"]["ciphertext"] == "[secret]"
+        keys = of_type(items, "tls:index/privateKey:PrivateKey")
+        assert keys and all(k["outputs"]["privateKeyPem"]["ciphertext"] == "[secret]" for k in keys)

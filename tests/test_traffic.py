@@ -147,7 +147,7 @@ class TestErrorsPointAtFileLineAndField:
             "checkout.yaml:11: services[0].ingress[0].http[0].method: 'get' is not a valid "
             "HTTP method (uppercase, case-sensitive); write it like GET",
             "frontend.yaml:9: services[0].colour: unknown field; allowed here: name, namespace, "
-            "description, selector, ports, ingress, egress",
+            "description, selector, ports, ingress, egress, cloudIdentity, kubeApiserver",
         ]
 
     def test_missing_and_empty(self, tmp_path: Path) -> None:

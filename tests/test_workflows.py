@@ -321,7 +321,10 @@ class TestDriftFlow:
     def test_preview_per_stack_with_refresh_and_expect_no_changes(self) -> None:
         job = workflow("drift.yml")["jobs"]["preview"]
         assert job["strategy"]["matrix"]["stack"] == ["staging", "prod"]
-        assert job["runs-on"] == workflow("deploy.yml")["jobs"]["prod"]["runs-on"]
+        deploy = workflow("deploy.yml")["jobs"]
+        runners = {i["stack"]: i["runner"] for i in job["strategy"]["matrix"]["include"]}
+        assert job["runs-on"] == "${{ matrix.runner }}"
+        assert runners == {s: deploy[s]["runs-on"] for s in ("staging", "prod")}
         assert job["permissions"] == {"contents": "read", "id-token": "write"}
         # read-only identities, no reviewer to wait for, no deployment record per run
         assert job["environment"] == {"name": "preview", "deployment": False}
@@ -413,3 +416,25 @@ class TestDriftVerdict:
         assert self._run(tmp_path, code, text) == (exit_code, verdict)
         if verdict:
             assert text in (tmp_path / "drift" / "preview.txt").read_text()
+
+
+class TestDeployRunner:
+    """`pulumi up` runs where meshless:deployer says, so the rehearsal judges the real route."""
+
+    @pytest.mark.parametrize("stack", ["staging", "prod"])
+    def test_runs_on_matches_the_stack_deployer(self, stack: str) -> None:
+        config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+        deployer = config["meshless:deployer"]
+        job = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())["jobs"][
+            stack
+        ]
+        labels = job["runs-on"] if isinstance(job["runs-on"], list) else [job["runs-on"]]
+        assert deployer["runnerLabel"] in labels
+        assert ("self-hosted" in labels) == (deployer["kind"] == "self-hosted")
+        runs = " ".join(step.get("run", "") for step in job["steps"])
+        assert "awscli==${AWSCLI_VERSION}" in runs
+        (gcloud,) = [s for s in job["steps"] if "setup-gcloud" in s.get("uses", "")]
+        assert gcloud["with"]["install_components"] == "gke-gcloud-auth-plugin"
+        assert gcloud["with"]["version"] == "${{ env.GCLOUD_VERSION }}"
+        workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+        assert re.fullmatch(r"\d+\.\d+\.\d+", workflow["env"]["GCLOUD_VERSION"])

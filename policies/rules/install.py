@@ -13,8 +13,12 @@ they are (chart, config map name, Cilium images and binaries), not by resource n
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, Final
 
 from pulumi_policy import EnforcementLevel
@@ -36,6 +40,7 @@ from .pods import Container, containers, kind_of, objects_in
 __all__ = ["CILIUM_INSTALLED_OUR_WAY", "SECRET_VALUES_READABLE", "SUPPORTED_PROVIDERS"]
 
 # The scheme is cilium-chart-version-exact's business (https only); this is about the source.
+_PACK_DIR: Final = Path(__file__).resolve().parent.parent
 _OUR_REPO: Final = re.compile(r"^https?://helm\.cilium\.io/?$")
 # The publisher's OCI copy of the same chart (https://docs.cilium.io: "helm install cilium
 # oci://quay.io/cilium/charts/cilium").
@@ -109,6 +114,49 @@ def _config_map_problem(res: Resource) -> str | None:
 
 
 _CILIUM_POLICY_KINDS: Final = ("kubernetes:cilium.io/",)
+CHARTS_ENV: Final = "MESHLESS_CHART_DIGESTS"
+
+
+def _published_digests() -> dict[str, str]:
+    """Chart version -> sha256 of the published archive: the program's own record
+    (``../components/data/cilium-charts.json``, or the file in MESHLESS_CHART_DIGESTS)."""
+    override = os.environ.get(CHARTS_ENV)
+    path = (
+        Path(override)
+        if override
+        else _PACK_DIR.parent / "components" / "data" / "cilium-charts.json"
+    )
+    try:
+        charts = json.loads(path.read_text(encoding="utf-8"))["charts"]
+        return {str(v): str(entry["digest"]) for v, entry in charts.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _archive_problem(chart: str, version: Any) -> str | None:
+    """A local chart archive is our way only when its bytes are the published chart's (the
+    program checks that before installing it: components/chart_archive.py); the pack checks
+    again, so a swapped file or an archive of another chart is refused."""
+    expected = _published_digests().get(str(version))
+    if expected is None:
+        return (
+            f"installs Cilium from the archive {describe(chart)}, and no published sha256 is "
+            f"recorded for chart version {describe(version)} to check it against"
+        )
+    try:
+        digest = "sha256:" + hashlib.sha256(Path(chart).read_bytes()).hexdigest()
+    except (OSError, ValueError):
+        return (
+            f"installs Cilium from the archive {describe(chart)}, which cannot be read here, "
+            "so it cannot be shown to be the published chart; gate where the archive is"
+        )
+    if digest != expected:
+        return (
+            f"installs Cilium from the archive {describe(chart)} whose sha256 is {digest}, not "
+            f"the published chart {version}'s {expected}: a local folder, archive or other "
+            "source is whatever happens to be on the deployer's disk"
+        )
+    return None
 
 
 def _install_problem(res: Resource) -> str | None:
@@ -122,7 +170,11 @@ def _install_problem(res: Resource) -> str | None:
             )
         chart, repo = res.props.get("chart"), lookup(res.props, "repositoryOpts.repo")
         published = chart == "cilium" and isinstance(repo, str) and bool(_OUR_REPO.match(repo))
-        if not published and chart != _OUR_OCI:
+        if isinstance(chart, str) and chart.endswith(".tgz") and not published:
+            problem = _archive_problem(chart, res.props.get("version"))
+            if problem:
+                return problem
+        elif not published and chart != _OUR_OCI:
             return (
                 f"installs Cilium from chart {describe(chart)} (repository {describe(repo)}), "
                 "not the published chart: a local folder, archive or other source is "

@@ -17,6 +17,7 @@ from pulumi_policy import EnforcementLevel, PolicyConfigSchema
 from ._policy import Report, Resource, kubernetes_objects, of_types, resource_policy
 from ._values import MISSING, describe, is_unknown, iter_dicts, lookup, resource_label
 from .cidrs import open_coverage
+from .cilium import is_cilium_release
 from .kinds import EKS_CLUSTER, GKE_CLUSTER, HELM_RELEASE
 
 __all__ = [
@@ -27,7 +28,7 @@ __all__ = [
     "GKE_PRIVATE_NODES",
     "GKE_SHIELDED_NODES",
     "GKE_WORKLOAD_IDENTITY",
-    "HELM_RELEASE_ATOMIC",
+    "HELM_RELEASE_FAILS_SAFELY",
     "NO_ISTIO_LEFTOVERS",
 ]
 
@@ -388,25 +389,52 @@ CLUSTER_DELETION_PROTECTION = resource_policy(
 )
 
 
-def _validate_atomic(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    for key in ("atomic", "cleanupOnFail"):
-        value = res.props.get(key, MISSING)
-        if value is not True:
-            report(
-                f"{resource_label(res.type, res.name)}: {key} is {describe(value)}; a failed "
-                "install or upgrade would leave a half-applied release (for Cilium: a cluster "
-                f"without working networking). Set {key}: true"
-            )
+def _bootstrap_form(res: Resource) -> bool:
+    """A Cilium release installed without waiting: ``skipAwait`` true, ``atomic`` false.
+
+    The only form an EKS CNI release can take: it goes in before any node exists (node groups
+    need a CNI to turn ACTIVE, terraform-aws-eks #3106), and ``atomic`` would turn Helm's
+    wait back on (pulumi-kubernetes helm.v3.Release: "`skipAwait` will be disabled
+    automatically if atomic is used"; helm pkg/action/install.go). What atomic protected is
+    then proven by the deploy rehearsal: node groups and a readiness point must follow it."""
+    return (
+        is_cilium_release(res.props)
+        and res.props.get("skipAwait") is True
+        and res.props.get("atomic", MISSING) in (False, MISSING)
+    )
 
 
-HELM_RELEASE_ATOMIC = resource_policy(
-    name="helm-release-atomic",
+def _validate_fails_safely(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
+    label = resource_label(res.type, res.name)
+    cleanup = res.props.get("cleanupOnFail", MISSING)
+    if cleanup is not True:
+        report(
+            f"{label}: cleanupOnFail is {describe(cleanup)}; a failed upgrade would leave the "
+            "resources it created behind. Set cleanupOnFail: true"
+        )
+    atomic = res.props.get("atomic", MISSING)
+    if atomic is True or _bootstrap_form(res):
+        return
+    report(
+        f"{label}: atomic is {describe(atomic)} and skipAwait is "
+        f"{describe(res.props.get('skipAwait', MISSING))}; a failed install or upgrade would "
+        "leave a half-applied release (for Cilium: a cluster without working networking). Set "
+        "atomic: true, or, only for a Cilium release installed before its nodes exist, "
+        "skipAwait: true with atomic: false (the deploy rehearsal then requires node groups "
+        "and a readiness point after it)"
+    )
+
+
+HELM_RELEASE_FAILS_SAFELY = resource_policy(
+    name="helm-release-fails-safely",
     description=(
-        "Helm releases are atomic with cleanupOnFail, so a failed upgrade rolls back instead "
-        "of leaving the release half-applied."
+        "Helm releases set cleanupOnFail and are atomic (a failed install or upgrade rolls "
+        "back); the one exception is a Cilium release installed before its nodes exist, which "
+        "cannot wait (skipAwait true, atomic false) and whose readiness the deploy rehearsal "
+        "requires to be proven later by node groups and a readiness point."
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
-    validate=_validate_atomic,
+    validate=_validate_fails_safely,
     applies_to=of_types(HELM_RELEASE),
 )
 

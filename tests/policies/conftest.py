@@ -60,8 +60,16 @@ def cilium_values(cloud: str, host: str, version: str = VERSION) -> dict[str, An
         "envoy": {"enabled": True, "image": _pin(images["envoy.image"])},
         "hubble": {
             "enabled": True,
-            "tls": {"enabled": True, "auto": {"enabled": True, "method": "cronJob"}},
-            "relay": {"enabled": True, "image": _pin(images["hubble.relay.image"])},
+            "tls": {
+                "enabled": True,
+                "auto": {"enabled": False},
+                "server": {"existingSecret": "hubble-server-certs"},
+            },
+            "relay": {
+                "enabled": True,
+                "image": _pin(images["hubble.relay.image"]),
+                "tls": {"client": {"existingSecret": "hubble-relay-client-certs"}},
+            },
             "ui": {
                 "enabled": True,
                 "backend": {"image": _pin(images["hubble.ui.backend.image"])},
@@ -237,13 +245,16 @@ def deployment(name: str, image: str) -> dict[str, Any]:
 
 
 def _release_inputs(cloud: str, host: str) -> dict[str, Any]:
+    # EKS installs Cilium before any node exists, so it cannot wait (and atomic would make it);
+    # GKE installs it after the node pools and waits, atomically (components/cilium.py).
     return {
         "name": "cilium",
         "chart": "cilium",
         "version": VERSION,
         "repositoryOpts": {"repo": "https://helm.cilium.io"},
         "namespace": "kube-system",
-        "atomic": True,
+        "atomic": cloud != "eks",
+        "skipAwait": cloud == "eks",
         "cleanupOnFail": True,
         "timeout": 900,
         "values": cilium_values(cloud, host),
@@ -265,14 +276,29 @@ def _cluster_stack_part(stack: Stack, root: str, cloud: str, cluster_inputs: dic
         parent=comp,
         deps=[cluster],
     )
+    cilium = stack.add(
+        "meshless:cilium:CiliumRelease", f"{prefix}-cilium", parent=comp, custom=False
+    )
+    host = "ABCDEF.gr7.eu-west-1.eks.amazonaws.com" if cloud == "eks" else "10.0.0.2"
+    # The bootstrap order of infra/program.py: EKS cluster -> Cilium -> node group -> CoreDNS;
+    # GKE cluster -> node pool -> Cilium.
+    ready = []
     if cloud == "eks":
+        release = stack.add(
+            "kubernetes:helm.sh/v3:Release",
+            f"{prefix}-cilium-release",
+            _release_inputs(cloud, host),
+            parent=cilium,
+            provider=provider,
+            deps=[cluster],
+        )
         template = stack.add(
             "aws:ec2/launchTemplate:LaunchTemplate",
             f"{prefix}-general-nodes",
             eks_launch_template_inputs(),
             parent=comp,
         )
-        stack.add(
+        group = stack.add(
             "aws:eks/nodeGroup:NodeGroup",
             f"{prefix}-general",
             {
@@ -281,38 +307,35 @@ def _cluster_stack_part(stack: Stack, root: str, cloud: str, cluster_inputs: dic
                 "launchTemplate": {"id": "lt-0123456789abcdef0", "version": "1"},
             },
             parent=comp,
-            deps=[cluster, template],
+            deps=[cluster, template, release],
         )
+        ready = [
+            stack.add(
+                "aws:eks/addon:Addon",
+                f"{prefix}-coredns",
+                {"addonName": "coredns", "clusterName": "main"},
+                parent=comp,
+                deps=[cluster, group],
+            )
+        ]
     else:
-        stack.add(
+        pool = stack.add(
             "gcp:container/nodePool:NodePool",
             f"{prefix}-general",
             {"cluster": "main", "nodeConfig": {"taints": [TAINT]}},
             parent=comp,
             deps=[cluster],
         )
-    cilium = stack.add(
-        "meshless:cilium:CiliumRelease", f"{prefix}-cilium", parent=comp, custom=False
-    )
-    host = "ABCDEF.gr7.eu-west-1.eks.amazonaws.com" if cloud == "eks" else "10.0.0.2"
-    release = stack.add(
-        "kubernetes:helm.sh/v3:Release",
-        f"{prefix}-cilium-release",
-        _release_inputs(cloud, host),
-        parent=cilium,
-        provider=provider,
-        deps=[cluster],
-    )
+        release = stack.add(
+            "kubernetes:helm.sh/v3:Release",
+            f"{prefix}-cilium-release",
+            _release_inputs(cloud, host),
+            parent=cilium,
+            provider=provider,
+            deps=[cluster, pool],
+        )
     stack.protect(f"{prefix}-cilium-release")
     stack.protect(f"{prefix}-general")
-    if cloud == "eks":
-        stack.add(
-            "aws:eks/addon:Addon",
-            f"{prefix}-coredns",
-            {"addonName": "coredns", "clusterName": "main"},
-            parent=comp,
-            deps=[cluster, release],
-        )
     policies = stack.add(
         "meshless:cilium:NetworkPolicies", f"{prefix}-policies", parent=root, custom=False
     )
@@ -322,7 +345,7 @@ def _cluster_stack_part(stack: Stack, root: str, cloud: str, cluster_inputs: dic
         http_policy("shop", "checkout"),
         parent=policies,
         provider=provider,
-        deps=[release],
+        deps=[release, *ready],
     )
     stack.add(
         "kubernetes:apps/v1:Deployment",

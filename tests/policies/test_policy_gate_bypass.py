@@ -293,6 +293,20 @@ class TestOneCiliumOnlyOurWay:
         text = gate.run(stack).text
         assert "helm.sh/v4 Chart" in text or "v4 Chart" in text
 
+    def test_verified_published_archive_is_our_way(self, gate, stack) -> None:
+        archive = Path(__file__).resolve().parents[2] / "vendor/cilium-chart/cilium-1.16.19.tgz"
+        stack.set(EKS_RELEASE, "chart", str(archive))
+        stack.delete(EKS_RELEASE, "repositoryOpts")
+        assert gate.run(stack).of("cilium-installed-our-way") == []
+
+    def test_tampered_archive_is_refused(self, gate, stack, tmp_path: Path) -> None:
+        archive = Path(__file__).resolve().parents[2] / "vendor/cilium-chart/cilium-1.16.19.tgz"
+        tampered = tmp_path / "cilium-1.16.19.tgz"
+        tampered.write_bytes(archive.read_bytes() + b"\0")
+        stack.set(EKS_RELEASE, "chart", str(tampered))
+        stack.delete(EKS_RELEASE, "repositoryOpts")
+        _blocked(gate.run(stack), "cilium-installed-our-way", "not the published chart")
+
     def test_cilium_demo_app_is_not_a_second_cilium(self, gate, stack) -> None:
         app = deployment("deathstar", f"docker.io/cilium/starwars:v1@{DIGEST_A}")
         _add_object(stack, "kubernetes:apps/v1:Deployment", "deathstar", app)

@@ -22,7 +22,7 @@ POSTURE = {
     "gke-shielded-nodes",
     "cluster-deletion-protection",
     "prod-resources-protected",
-    "helm-release-atomic",
+    "helm-release-fails-safely",
     "no-istio-leftovers",
     # Unreadable (encrypted) posture values block in prod only, like the posture they hide.
     "secret-values-readable",

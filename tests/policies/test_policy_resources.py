@@ -257,8 +257,14 @@ SET_CASES: list[tuple[str, str, str, Any, tuple[str, ...]]] = [
         False,
         ("deletionProtection is false",),
     ),
-    ("helm-release-atomic", EKS_RELEASE, "atomic", False, ("atomic is false", "atomic: true")),
-    ("helm-release-atomic", GKE_RELEASE, "cleanupOnFail", False, ("cleanupOnFail is false",)),
+    (
+        "helm-release-fails-safely",
+        GKE_RELEASE,
+        "atomic",
+        False,
+        ("atomic is false", "atomic: true"),
+    ),
+    ("helm-release-fails-safely", GKE_RELEASE, "cleanupOnFail", False, ("cleanupOnFail is false",)),
     (
         "no-istio-leftovers",
         "eks-main-checkout",
@@ -277,7 +283,11 @@ SET_CASES: list[tuple[str, str, str, Any, tuple[str, ...]]] = [
 
 
 # A version that is not exact cannot be looked up in the catalog either: both say so.
-COMPANIONS = {"cilium-chart-version-exact": {"cilium-digests-match-catalog"}}
+COMPANIONS = {
+    "cilium-chart-version-exact": {"cilium-digests-match-catalog"},
+    # Renaming the coredns add-on also removes the EKS cluster's readiness point.
+    "eks-no-conflicting-addons": {"deploy-rehearsal"},
+}
 
 
 def _readable(case: tuple) -> str:
@@ -315,7 +325,7 @@ DELETE_CASES = [
     ("cluster-control-plane-logging", EKS, "enabledClusterLogTypes"),
     ("gke-private-nodes", GKE, "privateClusterConfig"),
     ("cluster-deletion-protection", EKS, "deletionProtection"),
-    ("helm-release-atomic", EKS_RELEASE, "atomic"),
+    ("helm-release-fails-safely", GKE_RELEASE, "atomic"),
 ]
 
 

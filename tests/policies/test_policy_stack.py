@@ -11,6 +11,7 @@ RELEASE_DEPENDENTS = {
     "eks-coredns-after-cilium",
     "network-policies-after-cilium",
     "l7-proxy-ready",
+    "deploy-rehearsal",
 }
 
 

@@ -43,7 +43,7 @@ LITERAL_CASES: list[tuple[str, str, str, str]] = [
         UNKNOWN_ARRAY,
     ),
     ("hubble-relay-enabled", GKE_RELEASE, "values.hubble.relay.enabled", UNKNOWN_BOOL),
-    ("helm-release-atomic", EKS_RELEASE, "atomic", UNKNOWN_BOOL),
+    ("helm-release-fails-safely", EKS_RELEASE, "atomic", UNKNOWN_BOOL),
     ("gke-mode-stated", "gke-main-cluster", "datapathProvider", UNKNOWN),
     ("cluster-control-plane-logging", "eks-main-cluster", "enabledClusterLogTypes", UNKNOWN_ARRAY),
     ("cluster-deletion-protection", "eks-main-cluster", "deletionProtection", UNKNOWN_BOOL),
