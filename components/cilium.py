@@ -146,6 +146,10 @@ class CiliumSettings(ConfigModel):
     # A local chart archive (relative to the repository root) installed instead of the chart
     # repository's; its sha256 must equal the catalog's (components/chart_archive.py).
     chart_archive: str | None = None
+    # Upgrades (README, "Upgrading Cilium"): the minor being replaced during a minor upgrade,
+    # the reason a downgrade is intended, and the pre-flight image pull before either.
+    upgrade_compatibility: Annotated[str | None, Field(pattern=r"^\d+\.\d+$")] = None
+    downgrade_reason: Annotated[str | None, Field(min_length=10)] = None
 
     @field_validator("version")
     @classmethod
@@ -399,6 +403,8 @@ def build_values(settings: CiliumSettings, facts: ClusterFacts) -> dict[str, Any
         },
         "preflight": {"image": images["preflight.image"]},
     }
+    if settings.upgrade_compatibility is not None:
+        values["upgradeCompatibility"] = settings.upgrade_compatibility
     values.update(_cloud_values(facts, images))
     values.update(_profile_values(settings.profile, facts.cloud))
     if facts.workload_identity:

@@ -72,6 +72,13 @@ def plan(
     compare: Annotated[
         Path | None, typer.Option(help="Another plan's output folder to diff against (e.g. main's)")
     ] = None,
+    upgrade_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="A plan of what runs now (its output folder): check the Cilium version moves "
+            "(also done by --compare)"
+        ),
+    ] = None,
 ) -> None:
     """Run the program under mocks, write out/<stack>/, and gate it with the policy pack."""
     from infra import plan as offline  # heavy imports (cloud SDKs) only for this command
@@ -83,6 +90,7 @@ def plan(
             out_dir=out_dir,
             policy_config=policy_config,
             compare=compare,
+            upgrade_from=upgrade_from,
             console=out,
         )
     except ConfigError as exc:

@@ -266,6 +266,120 @@ def plan_stack(stack: str, stack_file: Path | None = None) -> PlanResult:
     return PlanResult(stack, stack_plan, record_program(stack, stack_plan, values))
 
 
+@dataclass
+class ReleaseChecks:
+    """What the rendered releases or the version moves block on, and their summary section."""
+
+    problems: list[str]
+    markdown: str
+    objects: int = 0
+
+
+def render_releases(
+    resources: list[dict[str, Any]],
+    owners: dict[str, str | None],
+    helm: Path,
+    manifests: Path,
+) -> ReleaseChecks:
+    """Render every Cilium release (infra/chart_render.py), write its objects, check them."""
+    from infra.chart_render import check_rendered, render_plan, write_rendered
+
+    releases = render_plan(resources, owners, helm)
+    written = write_rendered(releases, manifests)
+    problems = [p for release in releases for p in check_rendered(release)]
+    lines = ["## Rendered Cilium releases", ""]
+    for release in releases:
+        lines.append(
+            f"- `{release.folder}`: chart {release.version}, {len(release.objects)} objects "
+            f"rendered by Helm into `manifests/{release.folder}/`"
+        )
+    lines += [f"- ⛔ {problem}" for problem in problems]
+    if releases and not problems:
+        lines.append(
+            "- every container image is a catalog digest, cilium-config has "
+            'kube-proxy-replacement "true", no kube-proxy object'
+        )
+    return ReleaseChecks(problems, "\n".join(lines) + "\n\n", written)
+
+
+def check_upgrades(
+    base: list[dict[str, Any]] | None, head: list[dict[str, Any]], config: Any
+) -> ReleaseChecks:
+    """Version moves of the Cilium releases against a base plan (infra/upgrade.py)."""
+    from infra.upgrade import upgrade_steps, upgrades_markdown
+
+    if base is None:
+        return ReleaseChecks([], "")
+    reasons = {
+        f"{c.name}-cilium-release": c.cilium_settings.downgrade_reason
+        for c in config.clusters
+        if c.cilium_settings.downgrade_reason
+    }
+    steps = upgrade_steps(base, head, reasons)
+    return ReleaseChecks([p for s in steps for p in s.problems], upgrades_markdown(steps))
+
+
+def release_checks(
+    resources: list[dict[str, Any]],
+    owners: dict[str, str | None],
+    helm: Path,
+    target: Path,
+    base_dir: Path | None,
+    config: Any,
+) -> ReleaseChecks:
+    """The releases rendered and checked, and their version moves against the base plan."""
+    from infra.chart_render import RenderError
+
+    try:
+        rendered = render_releases(resources, owners, helm, target / "manifests")
+    except RenderError as exc:
+        raise PlanInputError(str(exc)) from None
+    base = _base_resources(base_dir) if base_dir is not None else None
+    upgrades = check_upgrades(base, resources, config)
+    return ReleaseChecks(
+        rendered.problems + upgrades.problems,
+        rendered.markdown + upgrades.markdown,
+        rendered.objects,
+    )
+
+
+@dataclass
+class Comparison:
+    """The plan against a base plan (`--compare`): resources, rendered objects, or why not."""
+
+    diff: Any = None
+    error: str | None = None
+    base_resources: list[dict[str, Any]] | None = None
+    objects_markdown: str = ""
+
+
+def compare_with(base_dir: Path | None, target: Path) -> Comparison:
+    from infra.diff import DiffInputError, compare_plans, load_plan
+    from infra.objdiff import diff_rendered, objects_markdown
+
+    if base_dir is None:
+        return Comparison()
+    try:
+        return Comparison(
+            diff=compare_plans(base_dir, target),
+            base_resources=list(load_plan(base_dir, "base").resources.values()),
+            objects_markdown=objects_markdown(diff_rendered(base_dir, target)),
+        )
+    except DiffInputError as exc:
+        return Comparison(error=str(exc))
+
+
+def _base_resources(base_dir: Path) -> list[dict[str, Any]] | None:
+    """The base plan's resources for the upgrade rules; None when it has none to read (the
+    comparison itself reports that)."""
+    path = base_dir / "resources.json"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return list(document["deployment"]["resources"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _policy_config_for(stack: str, given: Path | None) -> Path | None:
     if given is not None:
         if not given.is_file():
@@ -298,11 +412,13 @@ def run(
     out_dir: Path | None = None,
     policy_config: Path | None = None,
     compare: Path | None = None,
+    upgrade_from: Path | None = None,
     console: Any = None,
 ) -> int:
     """The whole offline plan of one stack. Returns the exit code (0 clean, 1 blocked by a
     mandatory violation or an expected flow the policies do not honour);
     raises ConfigError / PlanInputError for bad input (exit 2), before writing anything."""
+    from infra.chart_render import RenderError, find_helm
     from infra.findings_log import emit_annotations, print_findings
     from infra.gate import GateError, load_policy_config
     from infra.summary import verdict_line
@@ -314,34 +430,38 @@ def run(
             load_policy_config(policy_file)  # unreadable config: fail before writing anything
     except GateError as exc:
         raise PlanInputError(str(exc)) from None
+    try:
+        helm = find_helm()  # before anything is written: no half plan without renders
+    except RenderError as exc:
+        raise PlanInputError(str(exc)) from None
     result = plan_stack(stack, stack_file)
     target = out_dir or (REPO_ROOT / "out" / stack)
     _check_target(target)
     # Everything is written into a fresh folder beside the target and moved into place only
-    # once every step (the gate included) has run: an error leaves the old plan untouched.
+    # once every step (renders, gate, flows) has run: an error leaves the old plan untouched.
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     except OSError as exc:
         raise PlanInputError(f"{target}: cannot write the plan there ({exc.strerror})") from None
     try:
-        report, inputs, by_urn, flow_results = _write_all(result, staging, policy_file, compare)
+        done = _write_all(result, staging, policy_file, compare, upgrade_from or compare, helm)
         _replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    failed_flows = [r for r in flow_results if not r.ok]
+    failed_flows = [r for r in done.flows if not r.ok]
     if console is not None:
         console.print(
-            verdict_line(inputs, markdown=False), highlight=False, soft_wrap=True, markup=False
+            verdict_line(done.inputs, markdown=False), highlight=False, soft_wrap=True, markup=False
         )
-        locate = stack_file_locator(stack_file or default_stack_file(stack), by_urn)
-        if report.violations:
-            print_findings(report, console, locate=locate)
-        emit_annotations(report.violations, console.file, locate)
-        if flow_results:
+        locate = stack_file_locator(stack_file or default_stack_file(stack), done.by_urn)
+        if done.report.violations:
+            print_findings(done.report, console, locate=locate)
+        emit_annotations(done.report.violations, console.file, locate)
+        if done.flows:
             console.print(
-                f"expected flows: {len(flow_results)} checked, {len(failed_flows)} not as expected",
+                f"expected flows: {len(done.flows)} checked, {len(failed_flows)} not as expected",
                 highlight=False,
                 markup=False,
             )
@@ -353,7 +473,9 @@ def run(
             soft_wrap=True,
             markup=False,
         )
-    return 1 if report.mandatory or failed_flows else 0
+        for problem in done.blocking:
+            console.print(f"blocked: {problem}", highlight=False, markup=False, soft_wrap=True)
+    return 1 if done.report.mandatory or failed_flows or done.blocking else 0
 
 
 _STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -394,14 +516,28 @@ def _replace(staging: Path, target: Path) -> None:
             old.unlink()
 
 
+@dataclass
+class _Written:
+    """What the console needs from a plan written into its staging folder."""
+
+    report: Any
+    inputs: Any
+    by_urn: dict[str, dict[str, Any]]
+    flows: list[Any]
+    blocking: list[str]
+
+
 def _write_all(
-    result: PlanResult, target: Path, policy_file: Path | None, compare: Path | None
-) -> tuple[Any, Any, dict[str, dict[str, Any]], list[Any]]:
-    """Every output file of the plan into ``target``; returns the gate report, the summary's
-    inputs, the resources by URN and the expected-flow results."""
+    result: PlanResult,
+    target: Path,
+    policy_file: Path | None,
+    compare: Path | None,
+    upgrade_from: Path | None,
+    helm: Any,
+) -> _Written:
+    """Every output file of the plan into ``target`` (the staging folder)."""
     # Imported here: the gate starts the policy pack, the diff and graph are only for output.
     from components.flows.check import flows_markdown
-    from infra.diff import DiffInputError, compare_plans, load_plan
     from infra.flows import check_plan_flows
     from infra.gate import GateError, run_gate
     from infra.graph import render_mermaid
@@ -410,6 +546,11 @@ def _write_all(
     stack = result.stack
     document, manifests = _write_into(result, target)
     resources = document["deployment"]["resources"]
+    by_urn = {res["urn"]: res for res in resources}
+    owners = {res["urn"]: cluster_of(res, by_urn) for res in resources}
+    releases = release_checks(resources, owners, helm, target, upgrade_from, result.plan.config)
+    manifests += releases.objects
+
     try:
         report = run_gate(resources, policy_config=policy_file, stack=stack, project=PROJECT)
     except GateError as exc:
@@ -419,29 +560,23 @@ def _write_all(
         json.dumps(report_json, indent=2) + "\n", encoding="utf-8"
     )
 
-    diff = diff_error = base_resources = None
-    if compare is not None:
-        try:
-            diff = compare_plans(compare, target)
-            base_resources = list(load_plan(compare, "base").resources.values())
-        except DiffInputError as exc:
-            diff_error = str(exc)
-
+    comparison = compare_with(compare, target)
     names = [c.name for c in result.plan.config.clusters]
-    mermaid = render_mermaid(resources, base=base_resources, clusters=names)
+    mermaid = render_mermaid(resources, base=comparison.base_resources, clusters=names)
     (target / "graph.mmd").write_text(mermaid.rstrip() + "\n", encoding="utf-8")
-    by_urn = {res["urn"]: res for res in resources}
     inputs = SummaryInputs(
         stack=stack,
         config=result.plan.config,
         resources=resources,
-        cluster_of={res["urn"]: cluster_of(res, by_urn) for res in resources},
+        cluster_of=owners,
         report=report_json,
         warnings=result.plan.warnings,
-        diff=diff,
-        diff_error=diff_error,
+        diff=comparison.diff,
+        diff_error=comparison.error,
         mermaid=mermaid,
         manifests=manifests,
+        releases_markdown=comparison.objects_markdown + releases.markdown,
+        release_problems=len(releases.problems),
     )
     summary = render_summary(inputs)
     # Expected flows (flows.yaml beside each cluster's policies) against the recorded CNPs.
@@ -463,4 +598,4 @@ def _write_all(
             f"see Expected flows below.\n{rest}"
         )
     (target / "summary.md").write_text(summary, encoding="utf-8")
-    return report, inputs, by_urn, flow_results
+    return _Written(report, inputs, by_urn, flow_results, list(releases.problems))

@@ -58,6 +58,10 @@ class SummaryInputs:
     diff_error: str | None
     mermaid: str | None
     manifests: int
+    # The rendered Cilium releases, their object diff and version moves (infra/chart_render.py,
+    # infra/objdiff.py, infra/upgrade.py), and how many of their checks block the plan.
+    releases_markdown: str = ""
+    release_problems: int = 0
 
 
 def is_internal_type(type_token: str) -> bool:
@@ -115,6 +119,11 @@ def verdict_line(s: SummaryInputs, *, markdown: bool = True) -> str:
         head = (
             f"❌ {bold(f'{name}: blocked')} by {mandatory} mandatory policy finding(s) "
             f"({advisory} advisory)."
+        )
+    elif s.release_problems:
+        head = (
+            f"⛔ {bold(f'{name}: blocked')} by {s.release_problems} Cilium release check(s): "
+            "see the rendered releases and version changes."
         )
     else:
         head = f"✅ {bold(f'{name}: passes the policy gate')} ({advisory} advisory finding(s))."
@@ -315,6 +324,10 @@ def _creation_phases(s: SummaryInputs) -> list[str]:
     return lines
 
 
+def _releases(s: SummaryInputs) -> list[str]:
+    return [s.releases_markdown.strip(), ""] if s.releases_markdown.strip() else []
+
+
 def _graph(s: SummaryInputs) -> list[str]:
     if not s.mermaid:
         return []
@@ -336,6 +349,7 @@ SECTIONS = (
     _verdict,
     _intro,
     _changes,
+    _releases,
     _findings,
     _warnings,
     _end_of_patches,

@@ -191,6 +191,16 @@ def _validate(resources: list[Resource], report: StackReport, _config: Mapping[s
                 group.urn,
             )
             continue
+        if not topology.waits_for(group, template):
+            # Found by name only: nothing orders the two, and EKS refuses a node group whose
+            # launch template does not exist yet (CreateNodegroup, InvalidParameterException).
+            report(
+                f"node group '{group.name}' does not wait for its launch template "
+                f"'{template.name}': the engine may create the group first, which EKS refuses. "
+                "Reference the template's id output (or add dependsOn)",
+                group.urn,
+            )
+            continue
         problems = launch_template_problems(template)
         if problems:
             report(

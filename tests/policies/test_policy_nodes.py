@@ -57,12 +57,19 @@ class TestNodeLaunchTemplate:
         assert "not in this stack" in hit.message
 
     def test_template_found_by_name(self, gate, stack) -> None:
+        stack.set(GROUP, "launchTemplate", {"name": "eks-main-nodes", "version": "$Latest"})
+        stack.set(TEMPLATE, "name", "eks-main-nodes")
+        assert gate.run(stack).of(POLICY) == []
+
+    def test_template_by_name_without_waiting_for_it(self, gate, stack) -> None:
+        """The rehearsal's question: is the template there before its node group?"""
         stack[GROUP]["dependencies"] = [
             d for d in stack[GROUP]["dependencies"] if d != stack.urn_of(TEMPLATE)
         ]
         stack.set(GROUP, "launchTemplate", {"name": "eks-main-nodes", "version": "$Latest"})
         stack.set(TEMPLATE, "name", "eks-main-nodes")
-        assert gate.run(stack).of(POLICY) == []
+        (hit,) = gate.run(stack).of(POLICY)
+        assert "does not wait for its launch template" in hit.message
 
     @pytest.mark.parametrize(
         ("removed", "expected"),
