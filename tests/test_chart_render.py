@@ -190,7 +190,7 @@ class TestUpgrade:
     def test_upgraded_images_are_1_17_catalog_digests(self, upgraded_1_17: Path) -> None:
         ds = _rendered(upgraded_1_17)["daemonset-kube-system-cilium.yaml"]
         image = ds["spec"]["template"]["spec"]["containers"][0]["image"]
-        catalog = json.loads((REPO / "components" / "data" / "cilium-images.json").read_text())
+        catalog = json.loads((REPO / "policies" / "data" / "cilium-images.json").read_text())
         assert image.endswith(catalog["versions"]["1.17.18"]["image"]["digest"])
 
     def test_minor_upgrade_needs_upgrade_compatibility(
