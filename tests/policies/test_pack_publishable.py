@@ -21,7 +21,8 @@ from packaging.utils import canonicalize_name
 
 from infra.gate import GateError, PolicyPackSession, Violation
 
-PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
+REPO = Path(__file__).resolve().parents[2]
+PACK_DIR = REPO / "policies"
 PROD_CONFIG = json.loads((PACK_DIR / "config" / "prod.json").read_text(encoding="utf-8"))
 DIGEST_A = "sha256:" + "a" * 64
 
@@ -35,6 +36,7 @@ def lone_pack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PolicyPackSe
     shutil.copytree(PACK_DIR, root / "policies", ignore=shutil.ignore_patterns(*_IGNORED))
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MESHLESS_DIGEST_CATALOG", raising=False)
+        mp.delenv("MESHLESS_CHART_DIGESTS", raising=False)
         with PolicyPackSession(root / "policies") as session:
             session.configure_stack("prod", "meshless")
             yield session
@@ -71,6 +73,16 @@ class TestPackStandsAlone:
         stack.delete("gke-main-cilium-release", "values.envoy.image.digest")
         hits = [v for v in _run(lone_pack, stack) if v.policy_name == "cilium-images-digest-pinned"]
         assert any("envoy.image" in h.message for h in hits), hits
+
+    def test_published_chart_archive_is_recognised(
+        self, lone_pack: PolicyPackSession, stack
+    ) -> None:
+        """The archive's sha256 is checked against data/cilium-charts.json, inside the pack."""
+        archive = REPO / "vendor" / "cilium-chart" / "cilium-1.16.19.tgz"
+        stack.set("eks-main-cilium-release", "chart", str(archive))
+        stack.delete("eks-main-cilium-release", "repositoryOpts")
+        found = _run(lone_pack, stack)
+        assert found == [], [v.message for v in found]
 
     def test_no_data_folder_no_silent_pass(self, tmp_path: Path) -> None:
         """Without data/ the pack refuses to start, naming the file it needs."""
