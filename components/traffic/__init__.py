@@ -65,11 +65,7 @@ from pydantic import (
 )
 
 from components.common import ConfigModel, field_error
-
-try:  # the private parser is the only way to see which constructs a pattern uses
-    from re import _parser as _sre_parse  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - Python < 3.11 is not supported by the project
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+from components.traffic.regex import check_re2, literal_regex
 
 __all__ = [
     "DEFAULT_DENY_NAME",
@@ -122,8 +118,6 @@ _KAFKA_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 _PORT_RANGE = re.compile(
     r"^(?P<port>[0-9]+)(?:-(?P<end>[0-9]+))?(?:/(?P<proto>tcp|udp|sctp))?$", re.I
 )
-# RE2 metacharacters; escaping only these keeps `/api/v1/order-items` readable.
-_RE2_META = re.compile(r"([\\.+*?()|\[\]{}^$])")
 
 Protocol = Literal["TCP", "UDP", "SCTP"]
 Entity = Literal[
@@ -198,69 +192,6 @@ FqdnName = Annotated[str, _check(_FQDN_NAME, "DNS name", "api.stripe.com")]
 FqdnPattern = Annotated[str, _check(_FQDN_PATTERN, "DNS pattern", "*.stripe.com")]
 
 
-def check_re2(pattern: str) -> str | None:
-    """Why ``pattern`` is not a regex Cilium (Envoy, RE2) accepts, or None if it is.
-
-    Python's parser does the syntax check; constructs Python has and RE2 lacks (lookaround,
-    backreferences, atomic groups, possessive repeats, verbose mode, ``\\Z``, repeat counts
-    over 1000) are refused by walking the parse tree, so an escaped ``\\(?=`` is not mistaken
-    for a lookahead.
-    """
-    if pattern == "":
-        return "empty regular expression matches only an empty value"
-    try:
-        parsed = _sre_parse.parse(pattern, 0)
-    except re.error as exc:
-        return f"invalid regular expression: {exc}"
-    flags = getattr(parsed, "state", None)
-    global_flags = getattr(flags, "flags", 0)
-    if global_flags & (re.VERBOSE | re.ASCII | re.LOCALE):
-        return "inline flags x, a and L are Python-only; RE2 supports i, m, s and U"
-    return _re2_problem(parsed)
-
-
-_NOT_RE2 = {
-    "ASSERT": "lookahead/lookbehind (?=...) (?!...) (?<=...) is not supported by RE2",
-    "ASSERT_NOT": "lookahead/lookbehind (?=...) (?!...) (?<=...) is not supported by RE2",
-    "GROUPREF": "backreferences (\\1, (?P=name)) are not supported by RE2",
-    "GROUPREF_EXISTS": "conditional groups (?(1)...) are not supported by RE2",
-    "ATOMIC_GROUP": "atomic groups (?>...) are not supported by RE2",
-    "POSSESSIVE_REPEAT": "possessive repeats (*+, ++, ?+) are not supported by RE2",
-}
-
-
-def _re2_problem(items: Iterable[Any]) -> str | None:
-    for op, arg in items:
-        name = str(op)
-        if name in _NOT_RE2:
-            return f"invalid regular expression: {_NOT_RE2[name]}"
-        if name == "AT" and str(arg) == "AT_END_STRING":
-            return "invalid regular expression: \\Z is not supported by RE2; use $ or \\z"
-        problem = _re2_child_problem(name, arg)
-        if problem:
-            return problem
-    return None
-
-
-def _re2_child_problem(name: str, arg: Any) -> str | None:
-    if name in ("MAX_REPEAT", "MIN_REPEAT"):
-        low, high, sub = arg
-        if low > 1000 or (high != _sre_parse.MAXREPEAT and high > 1000):
-            return "invalid regular expression: RE2 allows repeat counts up to 1000"
-        return _re2_problem(sub)
-    if name == "SUBPATTERN":
-        _group, add_flags, _del_flags, sub = arg
-        if add_flags & (re.VERBOSE | re.ASCII | re.LOCALE):
-            return "invalid regular expression: inline flags x, a and L are Python-only"
-        return _re2_problem(sub)
-    if name == "BRANCH":
-        for branch in arg[1]:
-            problem = _re2_problem(branch)
-            if problem:
-                return problem
-    return None
-
-
 def _regex(value: str) -> str:
     problem = check_re2(value)
     if problem:
@@ -284,12 +215,6 @@ def _literal_path(value: str) -> str:
 
 RegexStr = Annotated[str, AfterValidator(_regex)]
 LiteralPath = Annotated[str, AfterValidator(_literal_path)]
-
-
-def literal_regex(text: str) -> str:
-    """``text`` as an RE2 regex matching exactly it: only metacharacters are escaped, so
-    ``/api/v1/order-items`` stays readable (``re.escape`` would also escape ``-``)."""
-    return _RE2_META.sub(r"\\\1", text)
 
 
 def grpc_path(service: str, method: str | None) -> str:
