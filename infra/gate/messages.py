@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from infra.export_format import RESOURCE_REF_SIG, SECRET_SIG, SIG_KEY, UNKNOWN_SENTINEL
+from infra.export_format import ENCRYPTED_SENTINEL, RESOURCE_REF_SIG, SECRET_SIG, SIG_KEY
 from infra.gate.report import Violation
 
 __all__ = ["Requests", "diagnostics", "engine_value"]
@@ -27,8 +27,10 @@ def engine_value(value: Any) -> Any:
                 inner = json.loads(value["plaintext"])
             except (TypeError, json.JSONDecodeError):
                 inner = value["plaintext"]
-        else:  # encrypted in the export: not readable here, so not verifiable either
-            inner = value.get("value", UNKNOWN_SENTINEL)
+        elif "value" in value:
+            inner = value["value"]
+        else:  # only ciphertext: not readable here; the pack's secret-values-readable says so
+            inner = ENCRYPTED_SENTINEL
         return {SIG_KEY: SECRET_SIG, "value": engine_value(inner)}
     if sig == RESOURCE_REF_SIG:
         return value.get("id") or value.get("urn", "")
