@@ -203,7 +203,7 @@ def _peer_blocks(
             fqdns.append({"matchName": peer.fqdn})
         else:
             fqdns.append({"matchPattern": peer.fqdn_pattern})
-    blocks = []
+    blocks: list[JSON] = []
     if endpoints:
         blocks.append({f"{prefix}Endpoints": endpoints})
     if entities:
@@ -231,7 +231,8 @@ def _http(rule: HttpRule) -> list[JSON]:
     present = [h.name for h in rule.headers if h.value is None]
     exact = [{"name": h.name, "value": h.value} for h in rule.headers if h.value is not None]
     out = []
-    for method in rule.method or [None]:
+    methods: list[str | None] = [*rule.method] if rule.method else [None]
+    for method in methods:
         for path in rule.path_regexes:
             entry: JSON = {}
             if method:
@@ -255,7 +256,7 @@ def _l7(rule: IngressRule | EgressRule) -> JSON | None:
             # gRPC is HTTP/2 POST to /package.Service/Method.
             http += [
                 {"method": "POST", "path": grpc_path(grpc.service, method)}
-                for method in grpc.methods or [None]
+                for method in ([*grpc.methods] if grpc.methods else [None])
             ]
         return {"http": http}
     if rule.kafka:

@@ -201,7 +201,13 @@ def _message(error: Mapping[str, Any]) -> str:
     if isinstance(value, str | int | float | bool) or value is None:
         shown = _shorten(json.dumps(value))
     else:
-        shown = {dict: "a mapping", list: "a list"}.get(type(value), "a value of another type")
+        shown = (
+            "a mapping"
+            if isinstance(value, dict)
+            else "a list"
+            if isinstance(value, list)
+            else "a value of another type"
+        )
     message = _MODEL_INSTANCE.sub("", str(error["msg"]))
     return f"{message} (got {shown})"
 

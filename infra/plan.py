@@ -89,7 +89,11 @@ def record_program(
     runtime_settings.SETTINGS.outputs.clear()
     pulumi.runtime.set_all_config(values)
     pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    _sync_await(run_pulumi_func(lambda: declare(stack_plan)))
+
+    def program() -> None:
+        declare(stack_plan)
+
+    _sync_await(run_pulumi_func(program))
     if monitor.duplicates:
         raise PlanInputError(
             f"Duplicate resource URN '{monitor.duplicates[0]}'; try giving it a unique name "

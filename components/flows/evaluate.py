@@ -434,7 +434,7 @@ class _Policy:
         for direction in ("ingress", "egress"):
             has_rules = bool(rules[direction] or rules[f"{direction}Deny"])
             value = explicit.get(direction)
-            default_deny[direction] = has_rules if value is None else bool(value)  # type: ignore[index]
+            default_deny[direction] = has_rules if value is None else bool(value)
         selector = _Selector.parse(spec.get("endpointSelector"), namespace)
         return cls(label, namespace, selector, rules, default_deny)
 

@@ -288,7 +288,9 @@ class _Resolver:
         request = _request(spec)
         if spec.to.kind == "platform":
             calls = cloud_identity_calls(self.platform)
-            targets = [(_platform_end(call, self.platform), call.port) for call in calls]
+            targets: list[tuple[Endpoint | None, int | None]] = [
+                (_platform_end(call, self.platform), call.port) for call in calls
+            ]
         else:
             port = self._port(spec, (*loc, "port"))
             targets = [(self._end(spec.to, (*loc, "to")), port)]

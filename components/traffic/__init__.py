@@ -603,7 +603,7 @@ class _Lines:
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _LineLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _LineLoader(_BaseLoader):
     """A safe loader that records lines in a ``_Lines`` table and reports duplicate keys
     (plain PyYAML silently keeps the last one)."""
 
@@ -729,7 +729,13 @@ def _message(error: Mapping[str, Any], root: type[BaseModel]) -> str:
         shown = repr(value)
         shown = shown if len(shown) <= 80 else f"{shown[:60]}... ({len(shown)} chars)"
     else:
-        shown = {dict: "a mapping", list: "a list"}.get(type(value), "a value of another type")
+        shown = (
+            "a mapping"
+            if isinstance(value, dict)
+            else "a list"
+            if isinstance(value, list)
+            else "a value of another type"
+        )
     # pydantic names the model class in some messages ("... or instance of HttpRule").
     message = re.sub(r" or instance of \w+", "", str(error["msg"]))
     return f"{message} (got {shown})"
@@ -945,8 +951,8 @@ class _Checker:
             for j, rule in enumerate(service.ingress):
                 self._check_ingress(key, service, j, rule)
         for key, service in self.services.items():
-            for j, rule in enumerate(service.egress):
-                self._check_egress(key, service, j, rule)
+            for j, egress in enumerate(service.egress):
+                self._check_egress(key, service, j, egress)
         for key in self.services:
             _Conflicts(self, key).check()
         if self.errors:

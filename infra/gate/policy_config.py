@@ -58,7 +58,8 @@ def _message(name: str, error: ValidationError, schema: Mapping[str, Any]) -> st
     where = _where(name, error)
     if error.validator == "additionalProperties" and not error.absolute_path:
         known = sorted(k for k in schema["properties"] if k != "enforcementLevel")
-        extra = sorted(set(error.instance) - set(schema["properties"]))
+        given = error.instance if isinstance(error.instance, dict) else {}
+        extra = sorted(set(given) - set(schema["properties"]))
         return (
             f"{name}: unknown property {', '.join(map(repr, extra))} "
             f"(this policy takes: {', '.join(known) or 'none'})"

@@ -101,7 +101,8 @@ def hook_jobs(props: Mapping[str, Any]) -> list[dict[str, Any]]:
     table does not know is judged like the known ones rather than waved through."""
     if props.get("disableWebhooks") is True:
         return []
-    values = props.get("values") if isinstance(props.get("values"), Mapping) else {}
+    given = props.get("values")
+    values: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
     version = props.get("version")
     rows = load_table()["chartHooks"]
     known = {v for row in rows for v in row["versions"]}
