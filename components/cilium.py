@@ -150,6 +150,7 @@ class CiliumSettings(ConfigModel):
     # the reason a downgrade is intended, and the pre-flight image pull before either.
     upgrade_compatibility: Annotated[str | None, Field(pattern=r"^\d+\.\d+$")] = None
     downgrade_reason: Annotated[str | None, Field(min_length=10)] = None
+    preflight_version: str | None = None  # components/preflight.py
 
     @field_validator("version")
     @classmethod
@@ -161,6 +162,31 @@ class CiliumSettings(ConfigModel):
                 "components/data/cilium-images.json first"
             )
         return value
+
+    @field_validator("preflight_version")
+    @classmethod
+    def _known_preflight_version(cls, value: str | None) -> str | None:
+        if value is not None and value not in load_catalog():
+            raise ValueError(
+                f"Cilium chart {value!r} is not in the digest catalog; known versions: "
+                f"{', '.join(known_versions())}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _preflight_is_ahead(self) -> CiliumSettings:
+        if self.preflight_version is None:
+            return self
+        now = tuple(int(p) for p in self.version.split("."))
+        target = tuple(int(p) for p in self.preflight_version.split("."))
+        if not now < target <= (now[0], now[1] + 1, 10_000):
+            raise field_error(
+                "preflightVersion",
+                f"{self.preflight_version} is not the next step from version {self.version}: "
+                "the pre-flight check runs the version you are about to upgrade to (a later "
+                "patch, or the next minor); remove it once the upgrade is done",
+            )
+        return self
 
     @model_validator(mode="after")
     def _mesh_rules(self) -> CiliumSettings:

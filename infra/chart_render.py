@@ -309,7 +309,8 @@ def check_rendered(release: RenderedRelease) -> list[str]:
                 problems.append(
                     f'{where}: {key} data.kube-proxy-replacement is {value!r}, must be "true"'
                 )
-    if not any(
+    preflight_only = release.values.get("agent") is False  # components/preflight.py
+    if not preflight_only and not any(
         o.get("kind") == "ConfigMap" and (o.get("metadata") or {}).get("name") == "cilium-config"
         for o in release.objects
     ):

@@ -18,6 +18,7 @@ __all__ = [
     "IMAGE_SLOTS",
     "ImageSlot",
     "is_cilium_release",
+    "is_preflight_only",
     "operator_digest_key",
 ]
 
@@ -139,6 +140,19 @@ def is_cilium_release(props: dict[str, Any]) -> bool:
         hits = sum(key in values for key in _CILIUM_VALUE_KEYS)
         return hits >= 2
     return False
+
+
+def is_preflight_only(props: dict[str, Any]) -> bool:
+    """A release of the Cilium chart that renders only the upgrade guide's pre-flight check
+    (``preflight.enabled`` with ``agent: false`` and the operator off): it pre-pulls the next
+    version's image and validates policies, and is not a Cilium install (no agent, no CNI)."""
+    values = props.get("values")
+    return (
+        isinstance(values, dict)
+        and values.get("agent") is False
+        and lookup(values, "operator.enabled") is False
+        and lookup(values, "preflight.enabled") is True
+    )
 
 
 def operator_digest_key(values: dict[str, Any]) -> str | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ._policy import Resource
 from ._values import MISSING, lookup
-from .cilium import is_cilium_release
+from .cilium import is_cilium_release, is_preflight_only
 from .kinds import (
     CCNP,
     CNP,
@@ -130,7 +130,14 @@ class Topology:
         return self._owner_without_provider(resource)
 
     def cilium_releases(self) -> list[Resource]:
-        return [r for r in self.resources if r.type == HELM_RELEASE and is_cilium_release(r.props)]
+        """The clusters' Cilium installs (a pre-flight check release installs nothing)."""
+        return [
+            r
+            for r in self.resources
+            if r.type == HELM_RELEASE
+            and is_cilium_release(r.props)
+            and not is_preflight_only(r.props)
+        ]
 
     def network_policies(self) -> list[Resource]:
         return [r for r in self.resources if r.type in (CNP, CCNP)]
