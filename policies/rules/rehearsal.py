@@ -88,7 +88,8 @@ def _chart(props: Mapping[str, Any]) -> str:
 
 def _is_cilium_release(n: Node) -> bool:
     """A Cilium install; the upgrade pre-flight release (agent off) provides no CNI."""
-    values = n.props.get("values") if isinstance(n.props.get("values"), Mapping) else {}
+    given = n.props.get("values")
+    values: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
     preflight_only = values.get("agent") is False and _get(values, "preflight.enabled") is True
     return n.type == _HELM_RELEASE and _chart(n.props).startswith("cilium") and not preflight_only
 
