@@ -1,6 +1,6 @@
 """Traffic policies as CiliumNetworkPolicy objects on one cluster.
 
-``render_policies`` turns a checked ``PolicySet`` (components/traffic.py) into plain CNP
+``render_policies`` turns a checked ``PolicySet`` (components/traffic/) into plain CNP
 objects; ``NetworkPolicies`` creates each as a ``kubernetes.apiextensions.CustomResource`` on
 the cluster's provider, depending on the Cilium release: the CNP CRD is installed by the
 Cilium operator, so on a new cluster a policy created earlier fails with "no matches for kind".
