@@ -47,12 +47,9 @@ from components.traffic import (
     Name,
     PolicySet,
     TrafficPolicyError,
-    _display,
-    _LineLoader,
-    _repo_root,
-    _Source,
-    _validation_problems,
 )
+from components.traffic.source import _display, _repo_root, _Source, _validation_problems
+from components.traffic.yaml_lines import _LineLoader
 
 __all__ = [
     "ExpectedFlow",
