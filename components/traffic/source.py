@@ -17,6 +17,7 @@ from pydantic import (
     ValidationError,
 )
 
+from components.pydantic_errors import describe_error
 from components.traffic.model import PolicyFile
 from components.traffic.yaml_lines import _Lines
 
@@ -89,34 +90,15 @@ def _aliases(model: type[BaseModel]) -> list[str]:
 
 
 def _message(error: Mapping[str, Any], root: type[BaseModel]) -> str:
-    kind, loc = error["type"], error["loc"]
-    if kind == "extra_forbidden":
+    def unknown_field(error: Mapping[str, Any]) -> str:
+        loc = error["loc"]
         model = _model_at(loc, root)
         allowed = _aliases(model) if model else []
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         return f"unknown field; {hint}allowed here: {', '.join(allowed)}"
-    if kind == "missing":
-        return "required but missing; add it"
-    if kind == "too_short":
-        return "must not be empty; add at least one entry"
-    if kind in ("value_error", "meshless_field"):
-        return str(error["msg"]).removeprefix("Value error, ")
-    value = error.get("input")
-    if isinstance(value, str | int | float | bool):
-        shown = repr(value)
-        shown = shown if len(shown) <= 80 else f"{shown[:60]}... ({len(shown)} chars)"
-    else:
-        shown = (
-            "a mapping"
-            if isinstance(value, dict)
-            else "a list"
-            if isinstance(value, list)
-            else "a value of another type"
-        )
-    # pydantic names the model class in some messages ("... or instance of HttpRule").
-    message = re.sub(r" or instance of \w+", "", str(error["msg"]))
-    return f"{message} (got {shown})"
+
+    return describe_error(error, unknown_field)
 
 
 def _as_written(document: Any, loc: Sequence[Any]) -> list[Any]:
