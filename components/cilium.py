@@ -21,6 +21,7 @@ from pydantic import Field, field_validator, model_validator
 from components.catalog import DEFAULT_CHART_VERSION, known_versions, load_catalog
 from components.chart_archive import archive_chart
 from components.common import ConfigModel, field_error, type_token
+from components.contract import IMAGE_OVERRIDE_PATHS, OPERATOR_DIGEST_KEYS
 from components.hubble_tls import HUBBLE_RELAY_CLIENT_SECRET, HUBBLE_SERVER_SECRET, HubbleTls
 from components.registry import PULL_SECRET_NAME, RegistryMirror, mirror_image_blocks, pull_secret
 
@@ -97,20 +98,6 @@ class HubbleSettings(ConfigModel):
     metrics: list[str] | None = None
 
 
-# Friendly names for imageOverrides -> the chart's values path of that image.
-IMAGE_OVERRIDE_PATHS = {
-    "agent": "image",
-    "operator": "operator.image",
-    "envoy": "envoy.image",
-    "hubbleRelay": "hubble.relay.image",
-    "hubbleUiBackend": "hubble.ui.backend.image",
-    "hubbleUiFrontend": "hubble.ui.frontend.image",
-    "certgen": "certgen.image",
-    "nodeinit": "nodeinit.image",
-    "clustermeshApiserver": "clustermesh.apiserver.image",
-}
-
-
 class ImageOverride(ConfigModel):
     """An image outside the catalog, e.g. a patched Envoy or a registry mirror.
 
@@ -159,7 +146,7 @@ class CiliumSettings(ConfigModel):
             raise ValueError(
                 f"Cilium chart {value!r} is not in the digest catalog; known versions: "
                 f"{', '.join(known_versions())}. Add its digests to "
-                "components/data/cilium-images.json first"
+                "policies/data/cilium-images.json first"
             )
         return value
 
@@ -277,7 +264,7 @@ def _images(version: str, cloud: Cloud) -> dict[str, dict[str, Any]]:
     catalog = load_catalog()[version]
     images = {path: _image(block) for path, block in catalog.items() if path != "operator.image"}
     operator = catalog["operator.image"]
-    digest_key = "awsDigest" if cloud == "eks" else "genericDigest"
+    digest_key = OPERATOR_DIGEST_KEYS[cloud]
     images["operator.image"] = {
         "repository": operator["repository"],
         "tag": operator["tag"],
@@ -376,7 +363,7 @@ def source_image_blocks(settings: CiliumSettings, cloud: Cloud) -> dict[str, dic
         }
         if path == "operator.image":
             block["suffix"] = ""
-            block["awsDigest" if cloud == "eks" else "genericDigest"] = override.digest or ""
+            block[OPERATOR_DIGEST_KEYS[cloud]] = override.digest or ""
         else:
             block["digest"] = override.digest or ""
         images[path] = block

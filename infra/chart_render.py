@@ -294,7 +294,7 @@ def check_rendered(release: RenderedRelease) -> list[str]:
             if image not in allowed:
                 problems.append(
                     f"{where}: {key} {field_name}[{container.get('name')}].image is {image!r}, "
-                    "not a digest-pinned catalog image (components/data/cilium-images.json)"
+                    "not a digest-pinned catalog image (policies/data/cilium-images.json)"
                 )
             if "kube-proxy" in str(image):
                 problems.append(f"{where}: {key} runs kube-proxy ({image})")

@@ -190,7 +190,7 @@ class TestUpgrade:
     def test_upgraded_images_are_1_17_catalog_digests(self, upgraded_1_17: Path) -> None:
         ds = _rendered(upgraded_1_17)["daemonset-kube-system-cilium.yaml"]
         image = ds["spec"]["template"]["spec"]["containers"][0]["image"]
-        catalog = json.loads((REPO / "components" / "data" / "cilium-images.json").read_text())
+        catalog = json.loads((REPO / "policies" / "data" / "cilium-images.json").read_text())
         assert image.endswith(catalog["versions"]["1.17.18"]["image"]["digest"])
 
     def test_minor_upgrade_needs_upgrade_compatibility(
@@ -286,7 +286,7 @@ class TestPreflight:
         ds = yaml.safe_load(
             (folder / "daemonset-kube-system-cilium-pre-flight-check.yaml").read_text()
         )
-        catalog = json.loads((REPO / "components" / "data" / "cilium-images.json").read_text())
+        catalog = json.loads((REPO / "policies" / "data" / "cilium-images.json").read_text())
         digest = catalog["versions"]["1.17.18"]["preflight.image"]["digest"]
         for container in ds["spec"]["template"]["spec"]["containers"]:
             assert container["image"].endswith(f"@{digest}"), container["image"]

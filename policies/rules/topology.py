@@ -22,6 +22,7 @@ from typing import Any
 from ._policy import Resource
 from ._values import MISSING, lookup
 from .cilium import is_cilium_release, is_preflight_only
+from .contract import GKE_DATAPATHS
 from .kinds import (
     CCNP,
     CNP,
@@ -52,10 +53,10 @@ class Cluster:
         if self.resource.type == EKS_CLUSTER:
             return "cilium"
         label = lookup(self.resource.props, f"resourceLabels.{GKE_MODE_LABEL}")
-        if label in ("cilium", "dataplane-v2"):
+        if label in GKE_DATAPATHS:
             return str(label)
         datapath = self.resource.props.get("datapathProvider", MISSING)
-        return "dataplane-v2" if datapath == "ADVANCED_DATAPATH" else "cilium"
+        return "dataplane-v2" if datapath == GKE_DATAPATHS["dataplane-v2"] else "cilium"
 
     @property
     def label(self) -> str:
