@@ -44,9 +44,12 @@ test: sync mermaid
 	@$(RUN) pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
+# mypy's files and settings live in pyproject.toml ([tool.mypy]): the program, the components,
+# the migrator and the policy pack.
 lint: sync
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) mypy
 
 format: sync
 	$(RUN) ruff format .

@@ -90,7 +90,8 @@ def _chart(props: Mapping[str, Any]) -> str:
 
 def _is_cilium_release(n: Node) -> bool:
     """A Cilium install; the upgrade pre-flight release (agent off) provides no CNI."""
-    values = n.props.get("values") if isinstance(n.props.get("values"), Mapping) else {}
+    given = n.props.get("values")
+    values: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
     preflight_only = values.get("agent") is False and _get(values, "preflight.enabled") is True
     return n.type == _HELM_RELEASE and _chart(n.props).startswith("cilium") and not preflight_only
 
@@ -106,7 +107,8 @@ def hook_jobs(props: Mapping[str, Any]) -> list[dict[str, Any]]:
     table does not know is judged like the known ones rather than waved through."""
     if props.get("disableWebhooks") is True:
         return []
-    values = props.get("values") if isinstance(props.get("values"), Mapping) else {}
+    given = props.get("values")
+    values: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
     version = props.get("version")
     rows = load_table()["chartHooks"]
     known = {v for row in rows for v in row["versions"]}
