@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["creation_phases", "load_rehearsal"]
+__all__ = ["creation_phases", "load_rehearsal", "rehearsal_of"]
 
 _FILE = Path(__file__).resolve().parents[1] / "policies" / "rules" / "rehearsal.py"
 _NAME = "meshless_rehearsal"
@@ -29,8 +29,8 @@ def load_rehearsal() -> ModuleType:
     return module
 
 
-def creation_phases(resources: list[dict[str, Any]]) -> dict[str, list[list[str]]]:
-    """Per cluster, the creation phases of a plan's resources (stack-export shape)."""
+def rehearsal_of(resources: list[dict[str, Any]]) -> Any:
+    """The pack's Rehearsal over a plan's or export's resources (stack-export shape)."""
     module = load_rehearsal()
     nodes = [
         module.Node(
@@ -43,4 +43,9 @@ def creation_phases(resources: list[dict[str, Any]]) -> dict[str, list[list[str]
         )
         for r in resources
     ]
-    return module.Rehearsal(nodes).phases()
+    return module.Rehearsal(nodes)
+
+
+def creation_phases(resources: list[dict[str, Any]]) -> dict[str, list[list[str]]]:
+    """Per cluster, the creation phases of a plan's resources (stack-export shape)."""
+    return rehearsal_of(resources).phases()

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from infra.rehearsal import load_rehearsal
+from infra.rehearsal import rehearsal_of
 
 __all__ = ["read_events", "rehearsal_order_problems"]
 
@@ -36,21 +36,9 @@ def rehearsal_order_problems(
     resources: list[dict[str, Any]], started: dict[str, int], finished: dict[str, int]
 ) -> list[str]:
     """Every 'A is finished before B starts' of the rehearsal the engine did not keep."""
-    module = load_rehearsal()
-    nodes = [
-        module.Node(
-            urn=r["urn"],
-            type=r["type"],
-            name=r["urn"].rsplit("::", 1)[-1],
-            props=r.get("inputs") or {},
-            provider=r["provider"].rsplit("::", 1)[0] if r.get("provider") else None,
-            dependencies=tuple(r.get("dependencies") or ()),
-        )
-        for r in resources
-    ]
-    rehearsal = module.Rehearsal(nodes)
+    rehearsal = rehearsal_of(resources)
     problems = []
-    for node in nodes:
+    for node in rehearsal.nodes:
         if rehearsal.cluster_of(node.urn) is None or node.urn not in started:
             continue
         for before in sorted(rehearsal.ancestors(node.urn)):
