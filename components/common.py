@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from components.cloud_names import check_labels
+from components.open_cidrs import open_coverage
+
 __all__ = [
     "CILIUM_AGENT_NOT_READY_TAINT",
     "SUPPORTED_KUBERNETES_VERSIONS",
@@ -121,6 +124,17 @@ class EndpointAccess(ConfigModel):
                     f"{cidr} opens the API server to the whole internet; list your office or "
                     "VPN ranges instead"
                 )
+        reason = open_coverage(checked)
+        if reason:
+            raise ValueError(
+                f"{reason}; the API server would be open to the internet in pieces. List only "
+                "your office, VPN and CI ranges"
+            )
+        seen: set[str] = set()
+        for cidr in checked:
+            if cidr in seen:
+                raise ValueError(f"{cidr} is listed twice; list each range once")
+            seen.add(cidr)
         return checked
 
     @model_validator(mode="after")
@@ -145,6 +159,14 @@ class NodePool(ConfigModel):
     disk_size_gb: Annotated[int, Field(ge=20, le=2000)] = 100
     spot: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _valid_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        problem = check_labels(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _bounds(self) -> NodePool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import re
 from typing import Annotated, Literal
 
 import pulumi
@@ -29,6 +30,7 @@ import pulumi_kubernetes as k8s
 from pydantic import Field, field_validator, model_validator
 
 from components.cilium import ENI_PREFIX_DELEGATION, CiliumSettings, check_profile
+from components.cloud_names import check_ec2_instance_type
 from components.common import (
     CILIUM_AGENT_NOT_READY_TAINT,
     ConfigModel,
@@ -162,12 +164,24 @@ class EksClusterConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _zones_in_region(self) -> EksClusterConfig:
+        seen: set[str] = set()
         for i, zone in enumerate(self.network.availability_zones):
-            if not zone.startswith(self.region):
+            if not re.fullmatch(rf"{re.escape(self.region)}[a-z]", zone):
                 raise field_error(
                     f"network.availabilityZones[{i}]",
-                    f"{zone} is not in region {self.region}; use zones like {self.region}a",
+                    f"{zone} is not a zone of region {self.region}; use zones like {self.region}a",
                 )
+            if zone in seen:
+                # Each zone gets a public and a private subnet named after it: a zone given
+                # twice would be two resources with one name, which the engine refuses.
+                raise field_error(
+                    f"network.availabilityZones[{i}]", f"{zone} is listed twice; list it once"
+                )
+            seen.add(zone)
+        for i, pool in enumerate(self.node_pools):
+            problem = check_ec2_instance_type(pool.machine_type, self.node_image)
+            if problem:
+                raise field_error(f"nodePools[{i}].machineType", problem)
         check_unique_names(self.node_pools, "nodePools", "a cluster")
         check_unique_names(self.addons, "addons", "a cluster")
         for i, addon in enumerate(self.addons):

@@ -36,6 +36,7 @@ import pulumi_kubernetes as k8s
 from pydantic import Field, field_validator, model_validator
 
 from components.cilium import CiliumSettings, check_profile
+from components.cloud_names import check_gce_machine_type
 from components.common import (
     CILIUM_AGENT_NOT_READY_TAINT,
     ConfigModel,
@@ -204,6 +205,10 @@ class GkeClusterConfig(ConfigModel):
         if self.zones is not None and len(set(self.zones)) != len(self.zones):
             raise field_error("zones", "lists a zone twice")
         check_unique_names(self.node_pools, "nodePools", "a cluster")
+        for i, pool in enumerate(self.node_pools):
+            problem = check_gce_machine_type(pool.machine_type)
+            if problem:
+                raise field_error(f"nodePools[{i}].machineType", problem)
         return self
 
     @model_validator(mode="after")

@@ -749,7 +749,10 @@ class _Source:
 def _loc_text(loc: Sequence[Any]) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (("." if out else "") + str(part))
+        text = (
+            str(part) if len(str(part)) <= 60 else f"{str(part)[:45]}... ({len(str(part))} chars)"
+        )
+        out += f"[{part}]" if isinstance(part, int) else (("." if out else "") + text)
     return out
 
 
@@ -797,8 +800,14 @@ def _message(error: Mapping[str, Any], root: type[BaseModel]) -> str:
     if kind in ("value_error", "meshless_field"):
         return str(error["msg"]).removeprefix("Value error, ")
     value = error.get("input")
-    shown = repr(value) if isinstance(value, (str, int, float, bool)) else type(value).__name__
-    return f"{error['msg']} (got {shown})"
+    if isinstance(value, str | int | float | bool):
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else f"{shown[:60]}... ({len(shown)} chars)"
+    else:
+        shown = {dict: "a mapping", list: "a list"}.get(type(value), "a value of another type")
+    # pydantic names the model class in some messages ("... or instance of HttpRule").
+    message = re.sub(r" or instance of \w+", "", str(error["msg"]))
+    return f"{message} (got {shown})"
 
 
 def _as_written(document: Any, loc: Sequence[Any]) -> list[Any]:
@@ -872,7 +881,8 @@ def _read(path: Path, label: str) -> tuple[_Source, list[ServicePolicy], list[st
             [f"{label}: empty file; add `services:` with at least one service, or delete it"],
         )
     try:
-        parsed = PolicyFile.model_validate(source.document)
+        # Fields exactly as documented (camelCase): `path_prefix` is an unknown field.
+        parsed = PolicyFile.model_validate(source.document, by_alias=True, by_name=False)
     except ValidationError as exc:
         return source, [], problems + _validation_problems(source, exc)
     return source, list(parsed.services), problems

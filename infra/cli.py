@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from components.catalog import (
     DEFAULT_CHART_VERSION,
@@ -39,9 +40,15 @@ err = Console(stderr=True)
 out = Console()
 
 
+def _say(prefix: str, text: str) -> None:
+    """One message, printed as text: messages quote patterns like ``^[a-z]...$`` and values
+    like ``[/]`` that Rich markup would eat or choke on."""
+    err.print(Text.assemble((prefix, "bold red"), text), highlight=False, soft_wrap=True)
+
+
 def _fail(problems: list[str], code: int = 2) -> typer.Exit:
     for problem in problems:
-        err.print(f"[bold red]error[/]: {problem}", highlight=False, soft_wrap=True)
+        _say("error", f": {problem}")
     return typer.Exit(code)
 
 
@@ -87,10 +94,20 @@ def plan(
             console=out,
         )
     except ConfigError as exc:
-        err.print(f"[bold red]invalid stack config[/] for stack {stack!r}:", highlight=False)
+        _say("invalid stack config", f" for stack {stack!r}:")
         raise _fail(exc.problems) from None
     except offline.PlanInputError as exc:
         raise _fail([str(exc)]) from None
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # never a traceback: say what failed and that nothing was written
+        raise _fail(
+            [
+                f"the plan of stack {stack!r} stopped: {type(exc).__name__}: "
+                f"{str(exc)[:500]}. Nothing was written. If the stack file is valid, this is a "
+                "bug in meshless; report it with the stack file"
+            ]
+        ) from None
     raise typer.Exit(code)
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
 
 from components.common import ConfigModel, check_unique_names, field_error
 from components.deployer import DeployerConfig, SelfHostedDeployer
@@ -56,21 +58,60 @@ class StackConfig(ConfigModel):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _cilium_cluster_identity(self) -> StackConfig:
+        """What the chart's templates/validate.yaml refuses (checked in the 1.16.19 and
+        1.17.18 archives): a cluster.name over 32 characters, and in ENI mode a cluster.id of
+        128-255 (cilium/cilium#21330). ClusterMesh tells members apart by cluster.id and
+        cluster.name, so two members with one id would share identities
+        (https://docs.cilium.io/en/v1.16/network/clustermesh/clustermesh/#prerequisites)."""
+        seen: dict[int, int] = {}
+        for i, cluster in enumerate(self.clusters):
+            settings = cluster.cilium_settings
+            if settings is None:
+                continue
+            if len(cluster.name) > 32:
+                raise field_error(
+                    f"clusters[{i}].name",
+                    f"{cluster.name!r} is {len(cluster.name)} characters; the Cilium chart "
+                    "refuses cluster names over 32. Shorten it",
+                )
+            if cluster.cloud == "eks" and 128 <= settings.cluster_id <= 255:
+                raise field_error(
+                    f"clusters[{i}].cilium.clusterId",
+                    f"{settings.cluster_id} is refused by the Cilium chart in ENI mode (policy "
+                    "drops with ids 128-255, cilium/cilium#21330); pick an id from 1 to 127",
+                )
+            if not settings.cluster_mesh:
+                continue
+            if settings.cluster_id in seen:
+                raise field_error(
+                    f"clusters[{i}].cilium.clusterId",
+                    f"{settings.cluster_id} is already the clusterId of clusters[{seen[settings.cluster_id]}]; "
+                    "every ClusterMesh member needs its own id (1-255)",
+                )
+            seen[settings.cluster_id] = i
+        return self
+
 
 class ConfigError(Exception):
     """Invalid stack config: one message per problem, each naming its config path."""
 
     def __init__(self, problems: list[str]) -> None:
+        # Whatever a rule quotes from the input, a message stays readable: long runs (a
+        # 5000-character zone name, a pasted blob) are cut, with their length.
+        problems = [_LONG_RUN.sub(lambda m: _shorten(m.group(0)), p) for p in problems]
         super().__init__("\n".join(problems))
         self.problems = problems
 
 
-def _known_keys(model: type[BaseModel], into: set[str]) -> set[str]:
+def _known_keys(model: type[BaseModel], into: set[str], models: set[str]) -> set[str]:
+    models.add(model.__name__)
     for name, field in model.model_fields.items():
         into.add(field.alias or name)
         for arg in _model_args(field.annotation):
             if arg not in (model,) and issubclass(arg, BaseModel):
-                _known_keys(arg, into)
+                _known_keys(arg, into, models)
     return into
 
 
@@ -83,12 +124,38 @@ def _model_args(annotation: Any) -> Iterable[type]:
         yield from _model_args(arg)
 
 
-_KNOWN_KEYS = _known_keys(StackConfig, set())
+_MODEL_NAMES: set[str] = set()
+_KNOWN_KEYS = _known_keys(StackConfig, set(), _MODEL_NAMES)
+# Steps pydantic adds to an error's location for union members and validators
+# ("literal['a','b']", "function-after[...]", "bool", "EksClusterConfig"): users never wrote them.
+_INTERNAL_STEP = re.compile(
+    r"^(function-\w+|literal|list|dict|set|tuple|json-or-python|tagged-union|union|"
+    r"lax-or-strict|nullable|default|chain|is-instance|constrained-\w+|model-\w+)\["
+)
+_TYPE_STEPS = frozenset({"bool", "int", "str", "float", "none", "bytes", "list", "dict"})
+# A quoted value without spaces (a pasted blob, a repeated version); prose between two
+# apostrophes ("Cilium's ... Bottlerocket's") has spaces and is left alone.
+_LONG_QUOTED = re.compile(r"'([^'\s]{70,})'|\"([^\"\s]{70,})\"")
+_MAX_SHOWN = 80
+_LONG_RUN = re.compile(r"[^\s'\"]{120,}")
+
+
+def _is_internal_step(part: str) -> bool:
+    return bool(_INTERNAL_STEP.match(part)) or part in _TYPE_STEPS or part in _MODEL_NAMES
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _MAX_SHOWN else f"{text[:60]}... ({len(text)} chars)"
+
+
+def _shorten_quoted(message: str) -> str:
+    """Values quoted inside a message, cut to a readable length."""
+    return _LONG_QUOTED.sub(lambda m: repr(_shorten(m.group(1) or m.group(2) or "")), message)
 
 
 def _path(loc: tuple[Any, ...], extra: str | None) -> str:
     out = NAMESPACE
-    parts = list(loc)
+    parts = [p for p in loc if not (isinstance(p, str) and _is_internal_step(p))]
     # A discriminated union puts the tag ("eks"/"gke", the deployer's kind) into the location;
     # users never wrote it.
     if len(parts) > 2 and parts[0] == "clusters" and parts[2] in ("eks", "gke"):
@@ -99,7 +166,7 @@ def _path(loc: tuple[Any, ...], extra: str | None) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += (":" if i == 0 else ".") + str(part)
+            out += (":" if i == 0 else ".") + _shorten(str(part))
     if extra:
         separator = ":" if not parts else "."
         out += ("" if extra.startswith("[") else separator) + extra
@@ -110,7 +177,9 @@ def _message(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         key = str(error["loc"][-1])
-        close = difflib.get_close_matches(key, sorted(_KNOWN_KEYS), n=1)
+        camel = to_camel(key)
+        close = [camel] if camel in _KNOWN_KEYS and camel != key else []
+        close = close or difflib.get_close_matches(key, sorted(_KNOWN_KEYS), n=1)
         hint = f"did you mean {close[0]!r}?" if close else "remove it"
         return f"unknown key; {hint} (keys are camelCase, see Pulumi.yaml)"
     if kind == "too_short":
@@ -129,18 +198,32 @@ def _message(error: Mapping[str, Any]) -> str:
     if kind == "meshless_field":
         return str(error["msg"])
     value = error.get("input")
-    shown = (
-        json.dumps(value) if isinstance(value, (str, int, float, bool)) else type(value).__name__
-    )
-    return f"{error['msg']} (got {shown})"
+    if isinstance(value, str | int | float | bool) or value is None:
+        shown = _shorten(json.dumps(value))
+    else:
+        shown = {dict: "a mapping", list: "a list"}.get(type(value), "a value of another type")
+    message = _MODEL_INSTANCE.sub("", str(error["msg"]))
+    return f"{message} (got {shown})"
+
+
+_MODEL_INSTANCE = re.compile(r" or instance of \w+")
 
 
 def format_errors(exc: ValidationError) -> list[str]:
-    problems = []
+    """One line per config path; a union's alternatives are joined into one line."""
+    by_path: dict[str, list[str]] = {}
     for error in exc.errors():
         extra = (error.get("ctx") or {}).get("field") if error["type"] == "meshless_field" else None
-        problems.append(f"{_path(error['loc'], extra)}: {_message(error)}")
-    return problems
+        loc = tuple(error["loc"])
+        message = _message(error)
+        if loc and loc[-1] == "[key]":
+            loc, message = loc[:-1], f"this key is not allowed: {message}"
+        path = _path(loc, extra)
+        messages = by_path.setdefault(path, [])
+        message = _shorten_quoted(message)
+        if message not in messages:
+            messages.append(message)
+    return [f"{path}: {'; or '.join(messages)}" for path, messages in by_path.items()]
 
 
 def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
@@ -149,6 +232,8 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     Raises ConfigError listing every problem; nothing is half-accepted.
     """
     try:
-        return StackConfig.model_validate(dict(raw))
+        # Keys only as documented (camelCase aliases): `node_pools` is an unknown key, not a
+        # second spelling of `nodePools`.
+        return StackConfig.model_validate(dict(raw), by_alias=True, by_name=False)
     except ValidationError as exc:
         raise ConfigError(format_errors(exc)) from None

@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "CLUSTER_TYPES",
+    "ENCRYPTED_SENTINEL",
     "REDACTED",
     "RESOURCE_REF_SIG",
     "SECRET_SIG",
@@ -27,6 +28,9 @@ SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 RESOURCE_REF_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
 #: A value not known until the resource exists (preview).
 UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+#: What the gate hands the pack for a secret whose export holds only ciphertext (the pack's
+#: rules/_values.py ENCRYPTED; tests hold the two equal).
+ENCRYPTED_SENTINEL = "meshless:encrypted-secret-not-readable"
 #: How a secret's plaintext appears in our plan output, and how the diff shows any secret.
 REDACTED = "[secret]"
 

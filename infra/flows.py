@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from components.flows.check import FlowResult, check_flows
 from components.flows.evaluate import PolicyIndex
@@ -114,16 +115,17 @@ def flows_command(
         plan = load(read_stack_file(default_stack_file(stack)))
     except ConfigError as exc:
         for problem in exc.problems:
-            err.print(f"[bold red]error[/]: {problem}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error[/]: {escape(problem)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except PlanInputError as exc:
-        err.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error[/]: {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     spec = _spec(source, destination, port, protocol, method, path, header, grpc)
     clusters = [c for c in plan.policies if cluster in (None, c)]
     if not clusters:
         err.print(
-            f"[bold red]error[/]: no cluster {cluster!r} with traffic policies in stack {stack}"
+            f"[bold red]error[/]: no cluster {escape(repr(cluster))} with traffic policies in stack "
+            f"{escape(stack)}"
         )
         raise typer.Exit(2)
     denied = False
@@ -133,7 +135,7 @@ def flows_command(
             flows = resolve_one(spec, namespace, plan.policies[name], platform_for(config))
         except TrafficPolicyError as exc:
             for problem in exc.problems:
-                err.print(f"[bold red]error[/]: {problem}", highlight=False, soft_wrap=True)
+                err.print(f"[bold red]error[/]: {escape(problem)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         index = PolicyIndex(render_policies(plan.policies[name], platform_for(config)))
         for expected in flows:

@@ -29,7 +29,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from infra.export_format import RESOURCE_REF_SIG, SECRET_SIG, SIG_KEY, UNKNOWN_SENTINEL
+from infra.export_format import ENCRYPTED_SENTINEL, RESOURCE_REF_SIG, SECRET_SIG, SIG_KEY
 from infra.findings_log import emit_annotations, print_findings
 
 if TYPE_CHECKING:
@@ -276,8 +276,10 @@ def _engine_value(value: Any) -> Any:
                 inner = json.loads(value["plaintext"])
             except (TypeError, json.JSONDecodeError):
                 inner = value["plaintext"]
-        else:  # encrypted in the export: not readable here, so not verifiable either
-            inner = value.get("value", UNKNOWN_SENTINEL)
+        elif "value" in value:
+            inner = value["value"]
+        else:  # only ciphertext: not readable here; the pack's secret-values-readable says so
+            inner = ENCRYPTED_SENTINEL
         return {SIG_KEY: SECRET_SIG, "value": _engine_value(inner)}
     if sig == RESOURCE_REF_SIG:
         return value.get("id") or value.get("urn", "")

@@ -206,11 +206,18 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
         super().__init__(mocks)
         self.recorded: dict[str, RecordedResource] = {}
+        self.duplicates: list[str] = []
 
     def RegisterResource(self, request: Any) -> Any:
         _ensure_event_loop()
         response = super().RegisterResource(request)
         urn = response.urn
+        if urn in self.recorded:
+            # The engine fails the deployment here with "Duplicate resource URN '<urn>'; try
+            # giving it a unique name" (pulumi pkg/diag/errors.go, code 2001); a dict would
+            # silently keep only the last one. Recorded, and raised once the program ends.
+            self.duplicates.append(urn)
+            return response
         inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
         self.recorded[urn] = RecordedResource(
             urn=urn,

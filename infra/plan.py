@@ -12,7 +12,10 @@ from __future__ import annotations
 import base64
 import heapq
 import json
+import os
+import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from infra import stack_file
 from infra.export_format import (
     CLUSTER_TYPES,
     REDACTED,
@@ -65,29 +69,11 @@ class PlanResult:
 
 
 def read_stack_file(path: Path) -> dict[str, str]:
-    """Config values as the Pulumi CLI hands them to a program: structured values as JSON,
-    secure values replaced by a marker (the offline plan never decrypts secrets)."""
-    if not path.is_file():
-        raise PlanInputError(f"{path}: no such stack file; create it or pick another --stack")
+    """Config values as the Pulumi CLI hands them to a program (infra/stack_file.py)."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise PlanInputError(f"{path}: not valid YAML ({exc}); fix the syntax") from None
-    config = document.get("config", {}) if isinstance(document, dict) else None
-    if not isinstance(config, dict):
-        raise PlanInputError(f"{path}: `config:` must be a mapping of key: value")
-    values: dict[str, str] = {}
-    for key, value in config.items():
-        key = str(key)
-        if ":" not in key:
-            key = f"{PROJECT}:{key}"  # the CLI puts bare keys in the project's namespace
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            values[key] = json.dumps(REDACTED)
-        elif isinstance(value, str):
-            values[key] = value
-        else:
-            values[key] = json.dumps(value)
-    return values
+        return stack_file.read_stack_file(path)
+    except stack_file.StackFileError as exc:
+        raise PlanInputError(str(exc)) from None
 
 
 def record_program(
@@ -104,6 +90,12 @@ def record_program(
     pulumi.runtime.set_all_config(values)
     pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     _sync_await(run_pulumi_func(lambda: declare(stack_plan)))
+    if monitor.duplicates:
+        raise PlanInputError(
+            f"Duplicate resource URN '{monitor.duplicates[0]}'; try giving it a unique name "
+            "(the Pulumi engine refuses two resources with one URN: two entries of the stack "
+            "config produce the same resource name)"
+        )
     return list(monitor.recorded.values())
 
 
@@ -250,6 +242,11 @@ def write_plan(result: PlanResult, out_dir: Path) -> tuple[dict[str, Any], int]:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     (out_dir / "manifests").mkdir(parents=True)
+    return _write_into(result, out_dir)
+
+
+def _write_into(result: PlanResult, out_dir: Path) -> tuple[dict[str, Any], int]:
+    (out_dir / "manifests").mkdir(parents=True, exist_ok=True)
     document = export_document(result.stack, result.resources)
     (out_dir / "resources.json").write_text(
         json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8"
@@ -421,15 +418,12 @@ def run(
     """The whole offline plan of one stack. Returns the exit code (0 clean, 1 blocked by a
     mandatory violation or an expected flow the policies do not honour);
     raises ConfigError / PlanInputError for bad input (exit 2), before writing anything."""
-    # Imported here: the gate starts the policy pack, the diff and graph are only for output.
-    from components.flows.check import flows_markdown
     from infra.chart_render import RenderError, find_helm
     from infra.findings_log import emit_annotations, print_findings
-    from infra.flows import check_plan_flows
-    from infra.gate import GateError, load_policy_config, run_gate
-    from infra.graph import render_mermaid
-    from infra.summary import SummaryInputs, render_summary, verdict_line
+    from infra.gate import GateError, load_policy_config
+    from infra.summary import verdict_line
 
+    check_stack_name(stack)
     policy_file = _policy_config_for(stack, policy_config)
     try:
         if policy_file is not None:
@@ -442,13 +436,119 @@ def run(
         raise PlanInputError(str(exc)) from None
     result = plan_stack(stack, stack_file)
     target = out_dir or (REPO_ROOT / "out" / stack)
-    document, manifests = write_plan(result, target)
+    _check_target(target)
+    # Everything is written into a fresh folder beside the target and moved into place only
+    # once every step (renders, gate, flows) has run: an error leaves the old plan untouched.
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as exc:
+        raise PlanInputError(f"{target}: cannot write the plan there ({exc.strerror})") from None
+    try:
+        done = _write_all(result, staging, policy_file, compare, upgrade_from or compare, helm)
+        _replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    failed_flows = [r for r in done.flows if not r.ok]
+    if console is not None:
+        console.print(
+            verdict_line(done.inputs, markdown=False), highlight=False, soft_wrap=True, markup=False
+        )
+        locate = stack_file_locator(stack_file or default_stack_file(stack), done.by_urn)
+        if done.report.violations:
+            print_findings(done.report, console, locate=locate)
+        emit_annotations(done.report.violations, console.file, locate)
+        if done.flows:
+            console.print(
+                f"expected flows: {len(done.flows)} checked, {len(failed_flows)} not as expected",
+                highlight=False,
+                markup=False,
+            )
+        for failed in failed_flows:
+            console.print(f"flow: {failed.message}", highlight=False, soft_wrap=True, markup=False)
+        console.print(
+            f"wrote {target}/: resources.json, manifests/, policy-report.json, flows-report.json, summary.md, graph.mmd",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
+        for problem in done.blocking:
+            console.print(f"blocked: {problem}", highlight=False, markup=False, soft_wrap=True)
+    return 1 if done.report.mandatory or failed_flows or done.blocking else 0
+
+
+_STACK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+def check_stack_name(stack: str) -> None:
+    """A stack name as Pulumi allows it (letters, digits, - _ .): it also names files and the
+    out/<stack> folder, so nothing like ../ may reach a path."""
+    if not _STACK_NAME.match(stack) or stack in (".", ".."):
+        raise PlanInputError(
+            f"--stack {stack[:80]!r} is not a stack name; use letters, digits, '-', '_' and "
+            "'.' (e.g. staging, prod)"
+        )
+
+
+def _check_target(target: Path) -> None:
+    """The plan replaces its output folder whole, so it only ever replaces a previous plan."""
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise PlanInputError(f"{target}: exists and is not a folder; pick another --out")
+    if target.is_dir() and any(target.iterdir()) and not (target / "resources.json").is_file():
+        raise PlanInputError(
+            f"{target}: a folder that is not a previous plan (no resources.json); the plan "
+            "replaces its output folder whole, so pick an empty or new --out"
+        )
+
+
+def _replace(staging: Path, target: Path) -> None:
+    """Move the finished plan into place (rename on the same file system)."""
+    old = None
+    if target.exists() or target.is_symlink():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.rename(old)
+    staging.rename(target)
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink()
+
+
+@dataclass
+class _Written:
+    """What the console needs from a plan written into its staging folder."""
+
+    report: Any
+    inputs: Any
+    by_urn: dict[str, dict[str, Any]]
+    flows: list[Any]
+    blocking: list[str]
+
+
+def _write_all(
+    result: PlanResult,
+    target: Path,
+    policy_file: Path | None,
+    compare: Path | None,
+    upgrade_from: Path | None,
+    helm: Any,
+) -> _Written:
+    """Every output file of the plan into ``target`` (the staging folder)."""
+    # Imported here: the gate starts the policy pack, the diff and graph are only for output.
+    from components.flows.check import flows_markdown
+    from infra.flows import check_plan_flows
+    from infra.gate import GateError, run_gate
+    from infra.graph import render_mermaid
+    from infra.summary import SummaryInputs, render_summary
+
+    stack = result.stack
+    document, manifests = _write_into(result, target)
     resources = document["deployment"]["resources"]
     by_urn = {res["urn"]: res for res in resources}
     owners = {res["urn"]: cluster_of(res, by_urn) for res in resources}
-    releases = release_checks(
-        resources, owners, helm, target, upgrade_from or compare, result.plan.config
-    )
+    releases = release_checks(resources, owners, helm, target, upgrade_from, result.plan.config)
     manifests += releases.objects
 
     try:
@@ -498,26 +598,4 @@ def run(
             f"see Expected flows below.\n{rest}"
         )
     (target / "summary.md").write_text(summary, encoding="utf-8")
-    blocking = releases.problems
-
-    if console is not None:
-        console.print(verdict_line(inputs, markdown=False), highlight=False, soft_wrap=True)
-        locate = stack_file_locator(stack_file or default_stack_file(stack), by_urn)
-        if report.violations:
-            print_findings(report, console, locate=locate)
-        emit_annotations(report.violations, console.file, locate)
-        if flow_results:
-            console.print(
-                f"expected flows: {len(flow_results)} checked, {len(failed_flows)} not as expected",
-                highlight=False,
-            )
-        for failed in failed_flows:
-            console.print(f"flow: {failed.message}", highlight=False, soft_wrap=True, markup=False)
-        console.print(
-            f"wrote {target}/: resources.json, manifests/, policy-report.json, flows-report.json, summary.md, graph.mmd",
-            highlight=False,
-            soft_wrap=True,
-        )
-        for problem in blocking:
-            console.print(f"blocked: {problem}", highlight=False, markup=False, soft_wrap=True)
-    return 1 if report_json.get("mandatory", 0) or failed_flows or blocking else 0
+    return _Written(report, inputs, by_urn, flow_results, list(releases.problems))

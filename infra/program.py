@@ -113,11 +113,25 @@ def load(values: Mapping[str, str], root: Path = REPO_ROOT) -> StackPlan:
     for index, cluster in enumerate(config.clusters):
         if cluster.traffic_policies is None:
             continue
-        folder = root / cluster.traffic_policies
-        if not folder.is_dir():
+        where = f"{NAMESPACE}:clusters[{index}].trafficPolicies"
+        shown = repr(cluster.traffic_policies[:80])
+        try:
+            folder = root / cluster.traffic_policies
+            inside = folder.resolve().is_relative_to(root.resolve())
+            exists = inside and folder.is_dir()
+        except (OSError, ValueError) as exc:
+            problems.append(f"{where}: {shown} is not a usable folder path ({exc})")
+            continue
+        if not inside:
             problems.append(
-                f"{NAMESPACE}:clusters[{index}].trafficPolicies: folder {cluster.traffic_policies!r} "
-                "does not exist; create it or fix the path (relative to the repository root)"
+                f"{where}: {shown} points outside the repository; traffic policies are reviewed "
+                "code, so keep them in a folder of the repository (e.g. traffic/shop)"
+            )
+            continue
+        if not exists:
+            problems.append(
+                f"{where}: folder {shown} does not exist; create it or fix the path (relative "
+                "to the repository root)"
             )
             continue
         try:

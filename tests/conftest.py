@@ -10,7 +10,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -31,6 +31,18 @@ def service_generator() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def repo_tmp() -> Iterator[Path]:
+    """A scratch folder inside the repository (under the git-ignored out/): trafficPolicies
+    folders must lie inside the repository, so generated ones go here, not in /tmp."""
+    (REPO / "out").mkdir(exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=".test-", dir=REPO / "out"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 MERMAID_DIR = REPO / "tests" / "mermaid"

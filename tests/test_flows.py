@@ -330,7 +330,7 @@ class TestFlowsCommand:
 class TestPlanChecksFlows:
     """`meshless plan` (and so `make plan`) exits 1 when an expected flow does not hold."""
 
-    def test_a_wrong_expectation_blocks_the_plan(self, tmp_path: Path) -> None:
+    def test_a_wrong_expectation_blocks_the_plan(self, tmp_path: Path, repo_tmp: Path) -> None:
         text = (SHOP / "flows.yaml").read_text(encoding="utf-8")
         flipped = text.replace(
             "  - name: the frontend never reaches payments\n"
@@ -347,10 +347,11 @@ class TestPlanChecksFlows:
             "    expect: allow\n",
         )
         assert flipped != text
-        folder = flows_folder(tmp_path, flipped)
+        # trafficPolicies must lie inside the repository: the scratch folder is under out/.
+        folder = flows_folder(repo_tmp, flipped)
         document = yaml.safe_load((REPO / "Pulumi.staging.yaml").read_text())
         for cluster in document["config"]["meshless:clusters"]:
-            cluster["trafficPolicies"] = str(folder)
+            cluster["trafficPolicies"] = folder.relative_to(REPO).as_posix()
         stack_file = tmp_path / "Pulumi.staging.yaml"
         stack_file.write_text(yaml.safe_dump(document))
         out = tmp_path / "out"

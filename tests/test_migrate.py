@@ -4,6 +4,7 @@ and the committed example folder migrating to outputs that validate and plan cle
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -775,14 +776,17 @@ class TestExampleFolder:
             assert cnp_errors(cnp) == [], cnp["metadata"]
 
     def test_a_stack_using_the_generated_folder_plans_cleanly(
-        self, migrated: tuple[Migration, Path], tmp_path: Path
+        self, migrated: tuple[Migration, Path], tmp_path: Path, repo_tmp: Path
     ) -> None:
         from infra import plan as offline
 
         _, out = migrated
+        # trafficPolicies must lie inside the repository: copy the folder under out/.
+        traffic = repo_tmp / "traffic"
+        shutil.copytree(out / "traffic", traffic)
         document = yaml.safe_load((REPO / "Pulumi.staging.yaml").read_text())
         for cluster in document["config"]["meshless:clusters"]:
-            cluster["trafficPolicies"] = str(out / "traffic")
+            cluster["trafficPolicies"] = traffic.relative_to(REPO).as_posix()
         stack_file = tmp_path / "Pulumi.staging.yaml"
         stack_file.write_text(yaml.safe_dump(document), encoding="utf-8")
         code = offline.run("staging", stack_file=stack_file, out_dir=tmp_path / "plan")

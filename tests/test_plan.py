@@ -391,13 +391,13 @@ class TestGkeModesAndScale:
         assert "Google runs Cilium without kube-proxy" in (out / "summary.md").read_text()
 
     def test_prod_with_127_generated_services(
-        self, tmp_path: Path, service_generator: ModuleType
+        self, tmp_path: Path, repo_tmp: Path, service_generator: ModuleType
     ) -> None:
-        folder = tmp_path / "services"
+        folder = repo_tmp / "services"
         service_generator.write(127, folder)
         document = yaml.safe_load((REPO / "Pulumi.prod.yaml").read_text())
         for cluster in document["config"]["meshless:clusters"]:
-            cluster["trafficPolicies"] = str(folder)
+            cluster["trafficPolicies"] = folder.relative_to(REPO).as_posix()
         stack_file = tmp_path / "Pulumi.prod.yaml"
         stack_file.write_text(yaml.safe_dump(document))
         out = tmp_path / "out"

@@ -263,7 +263,9 @@ class TestImagesCommand:
             assert source.split("@")[1] == target.split("@")[1]
 
     def test_json_with_mirror(self, tmp_path: Path) -> None:
-        path = stack_file(tmp_path, "prod", **{"meshless:imageMirror": MIRROR.model_dump()})
+        path = stack_file(
+            tmp_path, "prod", **{"meshless:imageMirror": MIRROR.model_dump(by_alias=True)}
+        )
         result = CliRunner().invoke(app, ["images", "--stack-file", str(path), "--format", "json"])
         assert result.exit_code == 0, result.output
         images = json.loads(result.output)["images"]

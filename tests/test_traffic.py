@@ -430,14 +430,14 @@ class TestFlagsForTheProgram:
 class TestBadPolicyStopsThePlan:
     """A bad policy file stops `meshless plan` with exit 2, naming file, line and field."""
 
-    def test_exit_2_names_file_and_field(self, tmp_path: Path) -> None:
-        folder = tmp_path / "traffic"
+    def test_exit_2_names_file_and_field(self, tmp_path: Path, repo_tmp: Path) -> None:
+        folder = repo_tmp / "traffic"
         folder.mkdir()
         (folder / "checkout.yaml").write_text(CHECKOUT + "          - pathRegex: /a(?<=b)\n")
         (folder / "frontend.yaml").write_text(FRONTEND)
         stack = yaml.safe_load((REPO / "Pulumi.staging.yaml").read_text())
         for cluster in stack["config"]["meshless:clusters"]:
-            cluster["trafficPolicies"] = str(folder)  # absolute: outside the repository
+            cluster["trafficPolicies"] = folder.relative_to(REPO).as_posix()
         (tmp_path / "stack.yaml").write_text(yaml.safe_dump(stack))
         command = [sys.executable, "-m", "infra.cli", "plan", "--stack", "staging"]
         command += ["--stack-file", str(tmp_path / "stack.yaml"), "--out", str(tmp_path / "out")]
@@ -452,7 +452,7 @@ class TestBadPolicyStopsThePlan:
         assert done.returncode == 2, done.stdout + done.stderr
         output = " ".join((done.stdout + done.stderr).split())
         assert (
-            f"{folder / 'checkout.yaml'}:13: services[0].ingress[0].http[1].pathRegex: invalid "
+            f"{(folder / 'checkout.yaml').relative_to(REPO)}:13: services[0].ingress[0].http[1].pathRegex: invalid "
             "regular expression: lookahead/lookbehind"
         ) in output, output
         assert not (tmp_path / "out" / "resources.json").exists()

@@ -15,6 +15,7 @@ from .digests import (
     CILIUM_IMAGES_DIGEST_PINNED,
     WORKLOAD_IMAGES_DIGEST_PINNED,
 )
+from .install import CILIUM_INSTALLED_OUR_WAY, SECRET_VALUES_READABLE, SUPPORTED_PROVIDERS
 from .l7 import HUBBLE_RELAY_ENABLED, L7_PROXY_READY
 from .nodes import EKS_NODE_LAUNCH_TEMPLATE
 from .posture import (
@@ -60,6 +61,8 @@ STRICT_MODE: list[Policy] = [
     EKS_NO_BOOTSTRAP_ADDONS,
     NO_KUBE_PROXY_OBJECTS,
     GKE_MODE_STATED,
+    CILIUM_INSTALLED_OUR_WAY,
+    SUPPORTED_PROVIDERS,
 ]
 # Correctness of the Cilium install itself: L7 enforcement, ordering, node taints.
 WIRING: list[Policy] = [
@@ -82,6 +85,7 @@ POSTURE: list[Policy] = [
     PROD_RESOURCES_PROTECTED,
     HELM_RELEASE_FAILS_SAFELY,
     NO_ISTIO_LEFTOVERS,
+    SECRET_VALUES_READABLE,
     EKS_NODE_LAUNCH_TEMPLATE,
 ]
 PREVIEW: list[Policy] = [PREVIEW_UNVERIFIABLE_VALUES]

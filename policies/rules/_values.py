@@ -22,9 +22,11 @@ from pulumi_policy.proxy import _DictProxy, _ListProxy
 
 __all__ = [
     "DIGEST_RE",
+    "ENCRYPTED",
     "MISSING",
     "UNKNOWNS",
     "describe",
+    "is_encrypted",
     "is_true",
     "is_unknown",
     "iter_dicts",
@@ -45,6 +47,13 @@ UNKNOWNS: Final = frozenset(
         _proxy.UNKNOWN_OBJECT_VALUE,
     }
 )
+
+# What the offline gate (infra/gate.py) puts where a stack export holds only a secret's
+# ciphertext: the value exists but cannot be read without the stack's secrets provider. It
+# counts as unknown (a value that must be literal fails; a computed one is skipped by its
+# owner) and secret-values-readable reports it. The engine itself never sends it: during
+# preview and update it decrypts secrets before calling a policy pack.
+ENCRYPTED: Final = "meshless:encrypted-secret-not-readable"
 
 DIGEST_RE: Final = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -79,7 +88,11 @@ def plain(value: Any) -> Any:
 
 
 def is_unknown(value: Any) -> bool:
-    return isinstance(value, str) and value in UNKNOWNS
+    return isinstance(value, str) and (value in UNKNOWNS or value == ENCRYPTED)
+
+
+def is_encrypted(value: Any) -> bool:
+    return value == ENCRYPTED
 
 
 def lookup(data: Any, path: str) -> Any:
@@ -118,6 +131,8 @@ def describe(value: Any) -> str:
     """An offending value as a reader should see it in a violation message."""
     if value is MISSING:
         return "not set"
+    if is_encrypted(value):
+        return "an encrypted secret the gate cannot read"
     if is_unknown(value):
         return "unknown during preview"
     try:

@@ -115,13 +115,30 @@ IMAGE_SLOTS: Final[tuple[ImageSlot, ...]] = (
     ImageSlot("preflight.image", "pre-flight check", _flag("preflight.enabled", False)),
 )
 
-_CILIUM_CHART = re.compile(r"(^|/)cilium(-\d+\.\d+\.\d+\.tgz)?$")
+# A chart reference names Cilium when its last path segment is "cilium", with or without a
+# version and an archive suffix: "cilium", "oci://quay.io/cilium/charts/cilium",
+# "./charts/cilium/", "/tmp/cilium-1.16.19.tgz", "https://x/cilium-1.16.19.tar.gz".
+_CILIUM_CHART = re.compile(r"(^|[/:])cilium(-v?\d+\.\d+\.\d+[^/]*)?(\.tgz|\.tar\.gz)?/*$", re.I)
+_CILIUM_REPO = re.compile(r"(^|[/.])helm\.cilium\.io(/|$)|/cilium(/|$)", re.I)
+# Keys only the Cilium chart reads: a release of a renamed or vendored copy still gives
+# itself away by its values.
+_CILIUM_VALUE_KEYS: Final = ("kubeProxyReplacement", "k8sServiceHost", "cni", "bpf", "hubble")
 
 
 def is_cilium_release(props: dict[str, Any]) -> bool:
-    """A Helm release of the Cilium chart (by repo name, OCI path or a local archive)."""
+    """A Helm release or chart of Cilium: by chart name (repo name, OCI path, local folder or
+    archive), by its repository (helm.cilium.io), or by values only Cilium's chart reads."""
     chart = props.get("chart")
-    return isinstance(chart, str) and bool(_CILIUM_CHART.search(chart.strip()))
+    if isinstance(chart, str) and _CILIUM_CHART.search(chart.strip()):
+        return True
+    repo = lookup(props, "repositoryOpts.repo")
+    if isinstance(repo, str) and _CILIUM_REPO.search(repo.strip()):
+        return True
+    values = props.get("values")
+    if isinstance(values, dict):
+        hits = sum(key in values for key in _CILIUM_VALUE_KEYS)
+        return hits >= 2
+    return False
 
 
 def operator_digest_key(values: dict[str, Any]) -> str | None:

@@ -12,12 +12,14 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema
 
-from ._policy import Report, Resource, of_types, resource_policy
+from ._policy import Report, Resource, kubernetes_objects, of_types, resource_policy
 from ._values import DIGEST_RE, MISSING, describe, is_true, is_unknown, lookup, resource_label
 from .catalog import load_catalog
 from .cilium import IMAGE_SLOTS, ImageSlot, is_cilium_release
 from .cilium import operator_digest_key as _operator_digest_key
-from .kinds import HELM_RELEASE
+from .helm_values import chart_paths, container_lists, effective_values, values_problem
+from .kinds import HELM_INSTALLS
+from .pods import containers, hidden_pod_specs
 
 __all__ = [
     "CHART_VERSION_EXACT",
@@ -34,22 +36,39 @@ def _cilium_values(res: Resource) -> Any | None:
     """The release's values when it is a Cilium release, else None."""
     if not is_cilium_release(res.props):
         return None
-    return res.props.get("values", MISSING)
+    return effective_values(res.props)
 
 
 def _digest_key(slot: ImageSlot, values: dict[str, Any]) -> str | None:
     return _operator_digest_key(values) if slot.path == "operator.image" else "digest"
 
 
-def _slots_to_check(values: dict[str, Any]) -> Iterator[tuple[ImageSlot, Any]]:
+def _slots(version: Any) -> tuple[ImageSlot, ...]:
+    """The known slots, plus any image path the chart's templates read that they do not name
+    (always checked when set: when the chart renders it is not encoded here)."""
+    known = {slot.path for slot in IMAGE_SLOTS}
+    extra = tuple(
+        ImageSlot(path, f"chart image {path}", lambda _values: False)
+        for path in chart_paths(version, "imagePaths")
+        if path not in known
+    )
+    return IMAGE_SLOTS + extra
+
+
+def _slots_to_check(values: dict[str, Any], version: Any = None) -> Iterator[tuple[ImageSlot, Any]]:
     """Every slot the chart renders (flag true or unknown), plus any block set anyway."""
-    for slot in IMAGE_SLOTS:
+    for slot in _slots(version):
         block = lookup(values, slot.path)
         if slot.enabled(values) is not False or block is not MISSING:
             yield slot, block
 
 
 def _pinning_problem(slot: ImageSlot, block: Any, values: dict[str, Any]) -> str | None:
+    if isinstance(block, str) and not is_unknown(block):
+        # The chart also takes some images as a plain reference string (SPIRE's).
+        if _REFERENCE_DIGEST.search(block):
+            return None
+        return f"the image is {describe(block)}, which is not an @sha256: reference"
     if block is MISSING or is_unknown(block) or not isinstance(block, dict):
         return f"the image block is {describe(block)}"
     override = block.get("override")
@@ -75,6 +94,10 @@ def _validate_images_pinned(res: Resource, report: Report, _config: Mapping[str,
     if values is None:
         return
     label = resource_label(res.type, res.name)
+    unreadable = values_problem(res.props)
+    if unreadable:
+        report(f"{label}: {unreadable}; no image can be shown to be pinned")
+        return
     if not isinstance(values, dict):
         report(
             f"{label}: values is {describe(values)}, so no image can be shown to be pinned. "
@@ -82,7 +105,14 @@ def _validate_images_pinned(res: Resource, report: Report, _config: Mapping[str,
             "components/data/cilium-images.json"
         )
         return
-    for slot, block in _slots_to_check(values):
+    version = res.props.get("version", MISSING)
+    for path, listed in container_lists(values, version):
+        for problem in _container_list_problems(listed):
+            report(
+                f"{label}: {path} adds containers to the chart's pods, and {problem}. Pin "
+                "the image as repository[:tag]@sha256:<digest> or remove the container"
+            )
+    for slot, block in _slots_to_check(values, version):
         problem = _pinning_problem(slot, block, values)
         if problem:
             key = _digest_key(slot, values) or "digest"
@@ -91,6 +121,23 @@ def _validate_images_pinned(res: Resource, report: Report, _config: Mapping[str,
                 f"{problem}. Set {slot.path}.useDigest: true and {slot.path}.{key} to the "
                 "catalog's sha256 for this chart version (components/data/cilium-images.json)"
             )
+
+
+def _container_list_problems(containers: Any) -> Iterator[str]:
+    if is_unknown(containers):
+        yield "it is unknown during preview"
+        return
+    if containers in (None, MISSING):
+        return
+    if not isinstance(containers, list):
+        yield f"it is {describe(containers)}, not a list of containers"
+        return
+    for index, container in enumerate(containers):
+        image = container.get("image", MISSING) if isinstance(container, dict) else MISSING
+        if isinstance(image, str) and _REFERENCE_DIGEST.search(image):
+            continue
+        name = container.get("name", index) if isinstance(container, dict) else index
+        yield f"container '{name}' uses image {describe(image)}, which is not pinned by digest"
 
 
 CILIUM_IMAGES_DIGEST_PINNED = resource_policy(
@@ -102,12 +149,14 @@ CILIUM_IMAGES_DIGEST_PINNED = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_images_pinned,
-    applies_to=of_types(HELM_RELEASE),
+    applies_to=of_types(*HELM_INSTALLS),
 )
 
 
 def _set_digest(slot: ImageSlot, block: Any, values: dict[str, Any]) -> tuple[str, str] | None:
     """(digest key, digest) the release actually sets for a slot, if it sets a literal one."""
+    if isinstance(block, str) and (match := _REFERENCE_DIGEST.search(block)):
+        return "override", match.group(1)
     if not isinstance(block, dict):
         return None
     override = block.get("override")
@@ -144,7 +193,7 @@ def _validate_catalog(res: Resource, report: Report, config: Mapping[str, Any]) 
     if not isinstance(values, dict):
         return  # cilium-images-digest-pinned reports values that are not a literal object
     allowed = {str(d) for d in config.get("allowedDigests", []) or []}
-    for slot, block in _slots_to_check(values):
+    for slot, block in _slots_to_check(values, version):
         found = _set_digest(slot, block, values)
         if found is None:
             continue  # not pinned at all: cilium-images-digest-pinned reports it
@@ -168,7 +217,7 @@ CILIUM_DIGESTS_MATCH_CATALOG = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_catalog,
-    applies_to=of_types(HELM_RELEASE),
+    applies_to=of_types(*HELM_INSTALLS),
     config_schema=PolicyConfigSchema(
         properties={
             "allowedDigests": {
@@ -218,59 +267,48 @@ CHART_VERSION_EXACT = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_chart,
-    applies_to=of_types(HELM_RELEASE),
+    applies_to=of_types(*HELM_INSTALLS),
 )
-
-_POD_SPEC_PATHS = {
-    "kubernetes:core/v1:Pod": "spec",
-    "kubernetes:apps/v1:Deployment": "spec.template.spec",
-    "kubernetes:apps/v1:DaemonSet": "spec.template.spec",
-    "kubernetes:apps/v1:StatefulSet": "spec.template.spec",
-    "kubernetes:apps/v1:ReplicaSet": "spec.template.spec",
-    "kubernetes:batch/v1:Job": "spec.template.spec",
-    "kubernetes:batch/v1:CronJob": "spec.jobTemplate.spec.template.spec",
-}
-_CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
 
 def _validate_workloads(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    spec_path = _POD_SPEC_PATHS[res.type]
+    if res.type in HELM_INSTALLS and is_cilium_release(res.props):
+        return  # cilium-images-digest-pinned judges the chart's values, slot by slot
     label = resource_label(res.type, res.name)
-    pod_spec = lookup(res.props, spec_path)
-    if not isinstance(pod_spec, dict):
+    for spec_path, value in hidden_pod_specs(res.type, res.props):
         report(
-            f"{label}: the pod spec ({spec_path}) is {describe(pod_spec)}, so its images "
+            f"{label}: the pod spec ({spec_path}) is {describe(value)}, so its images "
             "cannot be shown to be pinned. Declare the pod spec literally"
         )
-        return
-    for list_name in _CONTAINER_LISTS:
-        containers = pod_spec.get(list_name, [])
-        if is_unknown(containers):
+    for container in containers(res.props):
+        image = container.image
+        if isinstance(image, str) and _REFERENCE_DIGEST.search(image):
+            continue
+        if is_unknown(image) and container.name == "(all)":
             report(
-                f"{label}: {spec_path}.{list_name} is unknown during preview; images must "
-                "be literal @sha256: references. Declare the containers literally"
+                f"{label}: {container.path} is unknown during preview; images must be "
+                "literal @sha256: references. Declare the containers literally"
             )
             continue
-        for index, container in enumerate(containers if isinstance(containers, list) else []):
-            image = container.get("image", MISSING) if isinstance(container, dict) else MISSING
-            if isinstance(image, str) and _REFERENCE_DIGEST.search(image):
-                continue
-            name = container.get("name", index) if isinstance(container, dict) else index
-            report(
-                f"{label}: container '{name}' in {list_name} uses image {describe(image)}, "
-                "which is not pinned by digest. Use repository[:tag]@sha256:<digest> "
-                "(e.g. resolve it with `crane digest <image>`)"
-            )
+        if image is MISSING and res.type.endswith("Patch"):
+            continue  # a patch that leaves the image alone keeps the object's own
+        report(
+            f"{label}: container '{container.name}' in {container.list_name} "
+            f"({container.path}) uses image {describe(image)}, which is not pinned by digest. "
+            "Use repository[:tag]@sha256:<digest> (e.g. resolve it with `crane digest <image>`)"
+        )
 
 
 WORKLOAD_IMAGES_DIGEST_PINNED = resource_policy(
     name="workload-images-digest-pinned",
     description=(
-        "Every container and init container image in the Kubernetes workloads this stack "
-        "declares (Pod, Deployment, DaemonSet, StatefulSet, ReplicaSet, Job, CronJob) is "
-        "pinned by @sha256: digest."
+        "Every container, init container and ephemeral container image in any Kubernetes "
+        "object this stack declares is pinned by @sha256: digest: every pod-bearing kind, "
+        "their ...Patch and ...List forms, List objects, ConfigGroups and custom resources "
+        "that embed a pod template (found by shape, not by kind)."
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_workloads,
-    applies_to=of_types(*_POD_SPEC_PATHS),
+    # cilium.io policies (thousands in a big stack) never carry a pod.
+    applies_to=lambda t: kubernetes_objects(t) and not t.startswith("kubernetes:cilium.io/"),
 )

@@ -13,6 +13,7 @@ __all__ = [
     "GKE_CLUSTER",
     "GKE_MODE_LABEL",
     "GKE_NODE_POOL",
+    "HELM_INSTALLS",
     "HELM_RELEASE",
     "KMS_KEYS",
     "KUBERNETES_PROVIDER",
@@ -20,6 +21,14 @@ __all__ = [
 ]
 
 HELM_RELEASE: Final = "kubernetes:helm.sh/v3:Release"
+# Every way the Kubernetes provider installs a chart. Only HELM_RELEASE is ours; the charts
+# are judged too, so a Cilium installed another way is at least held to the same values.
+HELM_INSTALLS: Final = (
+    HELM_RELEASE,
+    "kubernetes:helm.sh/v4:Chart",
+    "kubernetes:helm.sh/v3:Chart",
+    "kubernetes:helm.sh/v2:Chart",
+)
 CNP: Final = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
 CCNP: Final = "kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy"
 KUBERNETES_PROVIDER: Final = "pulumi:providers:kubernetes"

@@ -14,8 +14,9 @@ from typing import Any
 from pulumi_policy import EnforcementLevel
 
 from ._policy import Report, Resource, StackReport, of_types, resource_policy, stack_policy
-from ._values import MISSING, describe, is_true, lookup, resource_label
+from ._values import describe, is_true, lookup, resource_label
 from .cilium import is_cilium_release
+from .helm_values import effective_values
 from .kinds import CCNP, CNP, GKE_CLUSTER, HELM_RELEASE
 from .topology import Cluster, Topology, l7_rule_kinds
 
@@ -25,7 +26,7 @@ __all__ = ["HUBBLE_RELAY_ENABLED", "L7_PROXY_READY"]
 def _validate_hubble(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
     if not is_cilium_release(res.props):
         return
-    values = res.props.get("values", MISSING)
+    values = effective_values(res.props)
     for path in ("hubble.enabled", "hubble.relay.enabled"):
         value = lookup(values, path)
         if not is_true(value):
@@ -71,7 +72,7 @@ def _check_cluster(cluster: Cluster, kinds: set[str], first: Resource, report: S
         )
         return
     for release in cluster.releases:
-        values = release.props.get("values", MISSING)
+        values = effective_values(release.props)
         for flag in _needed_flags(kinds):
             value = lookup(values, flag)
             if not is_true(value):

@@ -16,6 +16,7 @@ from pulumi_policy import EnforcementLevel, PolicyConfigSchema
 
 from ._policy import Report, Resource, kubernetes_objects, of_types, resource_policy
 from ._values import MISSING, describe, is_unknown, iter_dicts, lookup, resource_label
+from .cidrs import open_coverage
 from .cilium import is_cilium_release
 from .kinds import EKS_CLUSTER, GKE_CLUSTER, HELM_RELEASE
 
@@ -77,11 +78,21 @@ def _eks_endpoint_problems(props: dict[str, Any], allowed: list[str]) -> list[st
             f"the public endpoint is on (endpointPublicAccess {describe(public)}) and "
             f"publicAccessCidrs is {describe(cidrs)}, which EKS treats as 0.0.0.0/0"
         ]
-    return [
+    problems = [
         f"vpcConfig.publicAccessCidrs: {problem}"
         for cidr in cidrs
         if (problem := _cidr_problem(cidr, allowed))
     ]
+    return problems + _open_in_pieces("vpcConfig.publicAccessCidrs", cidrs)
+
+
+def _open_in_pieces(path: str, cidrs: list[Any]) -> list[str]:
+    """The list as a whole: 0.0.0.0/1 + 128.0.0.0/1 is as open as 0.0.0.0/0 (rules/cidrs.py)."""
+    literal = [str(c) for c in cidrs if isinstance(c, str) and not is_unknown(c)]
+    if any(c.strip().endswith("/0") for c in literal):
+        return []  # already reported on its own as the whole internet
+    reason = open_coverage(literal)
+    return [f"{path} {describe(literal)}: {reason}"] if reason else []
 
 
 def _gke_endpoint_problems(props: dict[str, Any], allowed: list[str]) -> list[str]:
@@ -91,14 +102,23 @@ def _gke_endpoint_problems(props: dict[str, Any], allowed: list[str]) -> list[st
             f"masterAuthorizedNetworksConfig is {describe(networks)}, so any address may "
             "reach the control plane endpoint"
         ]
+    problems = []
+    google = networks.get("gcpPublicCidrsAccessEnabled", MISSING)
+    if google is True or is_unknown(google):
+        problems.append(
+            f"masterAuthorizedNetworksConfig.gcpPublicCidrsAccessEnabled is {describe(google)}: "
+            "every Google Cloud public IP (anyone's VM) may reach the endpoint"
+        )
     blocks = networks.get("cidrBlocks", [])
     if is_unknown(blocks):
-        return []
-    return [
+        return problems
+    problems += [
         f"masterAuthorizedNetworksConfig.cidrBlocks: {problem}"
         for block in iter_dicts(blocks)
         if (problem := _cidr_problem(block.get("cidrBlock", MISSING), allowed))
     ]
+    cidrs = [block.get("cidrBlock") for block in iter_dicts(blocks)]
+    return problems + _open_in_pieces("masterAuthorizedNetworksConfig.cidrBlocks", cidrs)
 
 
 def _validate_endpoint(res: Resource, report: Report, config: Mapping[str, Any]) -> None:
@@ -122,8 +142,9 @@ CLUSTER_API_ENDPOINT_RESTRICTED = resource_policy(
     name="cluster-api-endpoint-restricted",
     description=(
         "The Kubernetes API endpoint is not open to the internet: EKS is private or public "
-        "only to listed CIDRs, GKE has master authorized networks; never 0.0.0.0/0, and "
-        "within allowedCidrs when that is configured."
+        "only to listed CIDRs, GKE has master authorized networks without Google Cloud's "
+        "public ranges; never 0.0.0.0/0, nor ranges that together cover a /8's worth of "
+        "public addresses or more, and within allowedCidrs when that is configured."
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_endpoint,

@@ -8,6 +8,7 @@ ClusterIP, so the host and port must be explicit.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -16,7 +17,9 @@ from pulumi_policy import EnforcementLevel
 from ._policy import Report, Resource, kubernetes_objects, of_types, resource_policy
 from ._values import MISSING, describe, is_unknown, lookup, resource_label
 from .cilium import is_cilium_release
-from .kinds import EKS_ADDON, EKS_CLUSTER, GKE_CLUSTER, GKE_MODE_LABEL, HELM_RELEASE
+from .helm_values import effective_values, values_problem
+from .kinds import EKS_ADDON, EKS_CLUSTER, GKE_CLUSTER, GKE_MODE_LABEL, HELM_INSTALLS
+from .pods import Container, containers, objects_in
 
 __all__ = [
     "EKS_NO_BOOTSTRAP_ADDONS",
@@ -63,11 +66,53 @@ def _api_endpoint_problems(values: dict[str, Any]) -> list[str]:
     return problems
 
 
+_KPR_FLAG: Final = re.compile(r"^--kube-proxy-replacement(?:[= ](.*))?$")
+_KPR_ENV: Final = "CILIUM_KUBE_PROXY_REPLACEMENT"
+# Values the chart passes to the agent and operator verbatim: cilium-config entries
+# (extraConfig, rendered after the chart's own keys), command-line flags and environment
+# (the agent reads CILIUM_<FLAG> variables as flags).
+_ARG_LISTS: Final = ("extraArgs", "operator.extraArgs")
+_ENV_LISTS: Final = ("extraEnv", "operator.extraEnv")
+
+
+def _kpr_overrides(values: dict[str, Any]) -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    extra = lookup(values, "extraConfig")
+    if isinstance(extra, dict) and "kube-proxy-replacement" in extra:
+        value = extra["kube-proxy-replacement"]
+        if str(value).lower() != "true":
+            found.append(("extraConfig.kube-proxy-replacement", value))
+    for path in _ARG_LISTS:
+        args = lookup(values, path)
+        args = [str(a).strip() for a in args] if isinstance(args, list) else []
+        for index, arg in enumerate(args):
+            match = _KPR_FLAG.match(arg)
+            if not match:
+                continue
+            # "--flag=value", "--flag value", or the value as the next list item.
+            value = match.group(1)
+            if value is None and index + 1 < len(args) and not args[index + 1].startswith("-"):
+                value = args[index + 1]
+            if (value or "true").strip().lower() != "true":
+                found.append((f"{path}[{index}]", " ".join(args[index : index + 2])))
+    for path in _ENV_LISTS:
+        env = lookup(values, path)
+        for index, entry in enumerate(env if isinstance(env, list) else []):
+            named = isinstance(entry, dict) and entry.get("name") == _KPR_ENV
+            if named and str(entry.get("value", "")).lower() != "true":
+                found.append((f"{path}[{index}]", entry.get("value", MISSING)))
+    return found
+
+
 def _validate_kpr(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
     if not is_cilium_release(res.props):
         return
     label = resource_label(res.type, res.name)
-    values = res.props.get("values", MISSING)
+    values = effective_values(res.props)
+    unreadable = values_problem(res.props)
+    if unreadable:
+        report(f"{label}: {unreadable}; kubeProxyReplacement cannot be shown to be true")
+        return
     if not isinstance(values, dict):
         report(
             f"{label}: values is {describe(values)}; set kubeProxyReplacement: true, "
@@ -77,6 +122,13 @@ def _validate_kpr(res: Resource, report: Report, _config: Mapping[str, Any]) -> 
     problem = _kpr_problem(lookup(values, "kubeProxyReplacement"))
     if problem:
         report(f"{label}: {problem}. Set kubeProxyReplacement: true")
+    for where, value in _kpr_overrides(values):
+        report(
+            f"{label}: {where} sets kube-proxy-replacement to {describe(value)} behind "
+            "kubeProxyReplacement's back (the chart copies it into cilium-config or the "
+            "agent's command line, where it wins). Remove it; kubeProxyReplacement: true is "
+            "the one switch"
+        )
     for problem in _api_endpoint_problems(values):
         report(f"{label}: {problem}. Set it from the cluster's endpoint")
 
@@ -90,7 +142,7 @@ KUBE_PROXY_REPLACEMENT_STRICT = resource_policy(
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_kpr,
-    applies_to=of_types(HELM_RELEASE),
+    applies_to=of_types(*HELM_INSTALLS),
 )
 
 _CONFLICTING_ADDONS: Final = {
@@ -153,27 +205,64 @@ EKS_NO_BOOTSTRAP_ADDONS = resource_policy(
 
 
 def _object_name(res: Resource) -> Any:
-    if res.type == HELM_RELEASE:
+    if res.type in HELM_INSTALLS:
         return res.props.get("name", MISSING)
     return lookup(res.props, "metadata.name")
 
 
+# kube-proxy's image is ".../kube-proxy" (registry.k8s.io, EKS's ECR "eks/kube-proxy", GKE's
+# "kube-proxy-amd64"); its binary is "kube-proxy" and only it takes --proxy-mode.
+_KUBE_PROXY_IMAGE: Final = re.compile(r"(^|/)kube-proxy([-_][a-z0-9]+)?([:@]|$)", re.I)
+_KUBE_PROXY_ARG: Final = re.compile(r"(^|/|\s)kube-proxy(\s|$)|--proxy-mode\b", re.I)
+
+
+def _runs_kube_proxy(container: Container) -> str | None:
+    """What gives a container away as kube-proxy, or None."""
+    if isinstance(container.image, str) and _KUBE_PROXY_IMAGE.search(container.image.strip()):
+        return f"runs the image {describe(container.image)}"
+    data = container.data if isinstance(container.data, dict) else {}
+    for key in ("command", "args"):
+        words = data.get(key)
+        for word in words if isinstance(words, list) else [words]:
+            if isinstance(word, str) and _KUBE_PROXY_ARG.search(word):
+                return f"runs {describe(word)} ({key})"
+    return None
+
+
+def _kube_proxy_signs(res: Resource) -> list[str]:
+    signs = []
+    names = [_object_name(res)] + [lookup(o, "metadata.name") for o in objects_in(res.props)]
+    for name in dict.fromkeys(n for n in names if isinstance(n, str)):
+        if name.strip().lower().startswith("kube-proxy"):
+            signs.append(f"declares an object named {describe(name)}")
+    chart = res.props.get("chart") if res.type in HELM_INSTALLS else None
+    if isinstance(chart, str) and re.search(r"kube-proxy", chart, re.I):
+        signs.append(f"installs the chart {describe(chart)}")
+    for container in containers(res.props):
+        sign = _runs_kube_proxy(container)
+        if sign:
+            signs.append(f"container '{container.name}' ({container.path}) {sign}")
+    return signs
+
+
 def _validate_kube_proxy_objects(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    name = _object_name(res)
-    chart = res.props.get("chart") if res.type == HELM_RELEASE else None
-    if name == "kube-proxy" or (isinstance(chart, str) and chart.endswith("kube-proxy")):
+    if res.type in HELM_INSTALLS and is_cilium_release(res.props):
+        return
+    signs = _kube_proxy_signs(res)
+    if signs:
         report(
-            f"{resource_label(res.type, res.name)}: declares a Kubernetes object named "
-            f"{describe(name)}; Cilium's kube-proxy replacement makes kube-proxy redundant "
-            "and its iptables rules would shadow Cilium's. Remove it"
+            f"{resource_label(res.type, res.name)}: deploys kube-proxy: {'; '.join(signs)}. "
+            "Cilium's kube-proxy replacement makes kube-proxy redundant and its iptables "
+            "rules would shadow Cilium's. Remove it"
         )
 
 
 NO_KUBE_PROXY_OBJECTS = resource_policy(
     name="no-kube-proxy-objects",
     description=(
-        "The stack declares no Kubernetes object (DaemonSet, ConfigMap, Helm release, ...) "
-        "named kube-proxy."
+        "The stack declares no kube-proxy in any shape: no Kubernetes object or Helm release "
+        "named kube-proxy, and no container (in any kind, patch or list) that runs the "
+        "kube-proxy image or binary or takes --proxy-mode."
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_kube_proxy_objects,
