@@ -6,10 +6,13 @@ For each N: writes N services with benchmarks/generate_services.py into out/benc
 points every cluster of Pulumi.<stack>.yaml that has ``trafficPolicies`` at that folder (in
 out/bench/Pulumi.<stack>-N.yaml), times loading + rendering the policies in this process,
 times evaluating the generated flows.yaml against the rendered policies (loading and resolving
-the flows, then the evaluator alone), and times the whole offline plan (`meshless plan`, a
-fresh process, gate and flow check included) next to the floor of importing the SDKs the
-program uses. Medians of --repeat runs. Prints a table; exits 1 if a plan does not pass (exit
-code other than 0) or a generated flow is not what the policies do.
+the flows, then the evaluator alone; --no-flows skips these), and times the whole offline plan
+(`meshless plan`, a fresh process, gate and flow check included) next to the gate alone and
+the floor (benchmarks/floor.py: load the SDK classes of the plan's resources and register as
+many under mocks), in turn in one run (benchmarks/measure.py), with the ratio plan/floor.
+Medians of --repeat rounds; at --rss-at services (1270) also the peak RSS of the plan and of
+its policy pack. Prints a table; exits 1 if a plan does not pass (exit code other than 0) or a
+generated flow is not what the policies do.
 """
 
 from __future__ import annotations
