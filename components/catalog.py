@@ -1,7 +1,7 @@
 """The Cilium digest catalog: every image the chart can deploy, pinned by sha256, per chart version.
 
-The data lives in ``components/data/cilium-images.json`` so that the policy pack (which runs in
-its own environment, from ``policies/``) reads the very same file. Facts come from the chart
+The data lives in ``policies/data/cilium-images.json``, inside the policy pack (which runs in its
+own environment and is published alone), so that the pack reads the very same file. Facts come from the chart
 archives' values.yaml (see the file's ``source``); this module only loads and checks them.
 """
 
@@ -12,6 +12,13 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from components.contract import (
+    IMAGE_SLOT_PATHS,
+    OPERATOR_DIGEST_KEYS,
+    OPERATOR_IMAGE,
+    PACK_DATA_DIR,
+)
 
 __all__ = [
     "CATALOG_PATH",
@@ -26,31 +33,16 @@ __all__ = [
     "pins_for",
 ]
 
-CATALOG_PATH = Path(__file__).with_name("data") / "cilium-images.json"
+CATALOG_PATH = PACK_DATA_DIR / "cilium-images.json"
 
 # The last 1.16 patch (January 2026). 1.16 is out of upstream support; the product still
 # defaults to it as its users asked, and 1.17.18 is in the catalog as the reviewed next step.
 DEFAULT_CHART_VERSION = "1.16.19"
 
-# Every values path whose image a release of ours may deploy. A version missing any of them is
-# incomplete: the release could not pin that component.
-REQUIRED_IMAGES = (
-    "image",
-    "operator.image",
-    "envoy.image",
-    "hubble.relay.image",
-    "hubble.ui.backend.image",
-    "hubble.ui.frontend.image",
-    "certgen.image",
-    "nodeinit.image",
-    "clustermesh.apiserver.image",
-    "authentication.mutual.spire.install.agent.image",
-    "authentication.mutual.spire.install.server.image",
-    "authentication.mutual.spire.install.initImage",
-)
+# Every values path whose image a release of ours may deploy (policies/data/contract.json). A
+# version missing any of them is incomplete: the release could not pin that component.
+REQUIRED_IMAGES = IMAGE_SLOT_PATHS
 
-# The chart appends a cloud suffix to the operator repository and takes the matching digest.
-OPERATOR_DIGEST_KEYS = {"gke": "genericDigest", "eks": "awsDigest"}
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -91,9 +83,9 @@ def pins_for(version: str, cloud: str) -> dict[str, ImagePin]:
     """The pinned images of one chart version, the operator resolved to the cloud's variant."""
     pins: dict[str, ImagePin] = {}
     for path, block in load_catalog()[version].items():
-        digest_key = OPERATOR_DIGEST_KEYS[cloud] if path == "operator.image" else "digest"
+        digest_key = OPERATOR_DIGEST_KEYS[cloud] if path == OPERATOR_IMAGE else "digest"
         repository = str(block["repository"])
-        if path == "operator.image":
+        if path == OPERATOR_IMAGE:
             repository = f"{repository}-{'aws' if cloud == 'eks' else 'generic'}"
         pins[path] = ImagePin(path, repository, str(block["tag"]), str(block[digest_key]))
     return pins
@@ -111,7 +103,7 @@ def check_version(
         CatalogProblem(version, path, "missing") for path in REQUIRED_IMAGES if path not in entries
     ]
     for path, block in sorted(entries.items()):
-        keys = list(OPERATOR_DIGEST_KEYS.values()) if path == "operator.image" else ["digest"]
+        keys = list(OPERATOR_DIGEST_KEYS.values()) if path == OPERATOR_IMAGE else ["digest"]
         for key in keys:
             if not _DIGEST.match(str(block.get(key, ""))):
                 problems.append(

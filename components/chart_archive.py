@@ -10,7 +10,7 @@ An air-gapped install sets ``cilium.chartArchive`` instead, to either
   (infra/chart_pull.py); the plan and the release then both read that one file.
 
 Either way the program hashes the file when the config is loaded and refuses any archive whose
-sha256 is not the one recorded for that chart version in ``components/data/cilium-charts.json``,
+sha256 is not the one recorded for that chart version in ``policies/data/cilium-charts.json``,
 so what Helm installs is the published chart and nothing else.
 
 Not managed here: chart signatures (Cilium publishes no provenance files for its charts).
@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from components.contract import PACK_DATA_DIR
+
 __all__ = [
     "CACHE_ENV",
     "CHARTS_PATH",
@@ -37,7 +39,7 @@ __all__ = [
     "parse_oci",
 ]
 
-CHARTS_PATH = Path(__file__).with_name("data") / "cilium-charts.json"
+CHARTS_PATH = PACK_DATA_DIR / "cilium-charts.json"
 # Relative archive paths are read from the project root, whatever the working directory
 # (`pulumi up` runs the program from infra/, the `main` folder).
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -21,6 +21,7 @@ from pydantic import Field, field_validator, model_validator
 from components.catalog import DEFAULT_CHART_VERSION, known_versions, load_catalog
 from components.chart_archive import archive_chart
 from components.common import ConfigModel, field_error, type_token
+from components.contract import IMAGE_OVERRIDE_PATHS, OPERATOR_DIGEST_KEYS
 from components.hubble_tls import HUBBLE_RELAY_CLIENT_SECRET, HUBBLE_SERVER_SECRET, HubbleTls
 from components.registry import PULL_SECRET_NAME, RegistryMirror, mirror_image_blocks, pull_secret
 
@@ -97,20 +98,6 @@ class HubbleSettings(ConfigModel):
     metrics: list[str] | None = None
 
 
-# Friendly names for imageOverrides -> the chart's values path of that image.
-IMAGE_OVERRIDE_PATHS = {
-    "agent": "image",
-    "operator": "operator.image",
-    "envoy": "envoy.image",
-    "hubbleRelay": "hubble.relay.image",
-    "hubbleUiBackend": "hubble.ui.backend.image",
-    "hubbleUiFrontend": "hubble.ui.frontend.image",
-    "certgen": "certgen.image",
-    "nodeinit": "nodeinit.image",
-    "clustermeshApiserver": "clustermesh.apiserver.image",
-}
-
-
 class ImageOverride(ConfigModel):
     """An image outside the catalog, e.g. a patched Envoy or a registry mirror.
 
@@ -150,6 +137,7 @@ class CiliumSettings(ConfigModel):
     # the reason a downgrade is intended, and the pre-flight image pull before either.
     upgrade_compatibility: Annotated[str | None, Field(pattern=r"^\d+\.\d+$")] = None
     downgrade_reason: Annotated[str | None, Field(min_length=10)] = None
+    preflight_version: str | None = None  # components/preflight.py
 
     @field_validator("version")
     @classmethod
@@ -158,9 +146,34 @@ class CiliumSettings(ConfigModel):
             raise ValueError(
                 f"Cilium chart {value!r} is not in the digest catalog; known versions: "
                 f"{', '.join(known_versions())}. Add its digests to "
-                "components/data/cilium-images.json first"
+                "policies/data/cilium-images.json first"
             )
         return value
+
+    @field_validator("preflight_version")
+    @classmethod
+    def _known_preflight_version(cls, value: str | None) -> str | None:
+        if value is not None and value not in load_catalog():
+            raise ValueError(
+                f"Cilium chart {value!r} is not in the digest catalog; known versions: "
+                f"{', '.join(known_versions())}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _preflight_is_ahead(self) -> CiliumSettings:
+        if self.preflight_version is None:
+            return self
+        now = tuple(int(p) for p in self.version.split("."))
+        target = tuple(int(p) for p in self.preflight_version.split("."))
+        if not now < target <= (now[0], now[1] + 1, 10_000):
+            raise field_error(
+                "preflightVersion",
+                f"{self.preflight_version} is not the next step from version {self.version}: "
+                "the pre-flight check runs the version you are about to upgrade to (a later "
+                "patch, or the next minor); remove it once the upgrade is done",
+            )
+        return self
 
     @model_validator(mode="after")
     def _mesh_rules(self) -> CiliumSettings:
@@ -251,7 +264,7 @@ def _images(version: str, cloud: Cloud) -> dict[str, dict[str, Any]]:
     catalog = load_catalog()[version]
     images = {path: _image(block) for path, block in catalog.items() if path != "operator.image"}
     operator = catalog["operator.image"]
-    digest_key = "awsDigest" if cloud == "eks" else "genericDigest"
+    digest_key = OPERATOR_DIGEST_KEYS[cloud]
     images["operator.image"] = {
         "repository": operator["repository"],
         "tag": operator["tag"],
@@ -350,7 +363,7 @@ def source_image_blocks(settings: CiliumSettings, cloud: Cloud) -> dict[str, dic
         }
         if path == "operator.image":
             block["suffix"] = ""
-            block["awsDigest" if cloud == "eks" else "genericDigest"] = override.digest or ""
+            block[OPERATOR_DIGEST_KEYS[cloud]] = override.digest or ""
         else:
             block["digest"] = override.digest or ""
         images[path] = block

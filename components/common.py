@@ -14,6 +14,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from components.cloud_names import check_labels
+from components.contract import CILIUM_AGENT_NOT_READY_TAINT
 from components.open_cidrs import open_coverage
 
 __all__ = [
@@ -33,11 +34,7 @@ __all__ = [
 # Cilium removes this taint from a node once its agent is ready, so no pod is scheduled onto
 # a node whose network Cilium does not yet manage (the managed node pool docs of both clouds
 # recommend exactly this taint for a self-managed CNI).
-CILIUM_AGENT_NOT_READY_TAINT = {
-    "key": "node.cilium.io/agent-not-ready",
-    "value": "true",
-    "effect": "NoExecute",
-}
+# The taint itself is shared with the policy pack: policies/data/contract.json.
 
 # The product pins Kubernetes 1.32; the next minor is accepted so an upgrade is one config
 # change, reviewed like any other.

@@ -49,6 +49,7 @@ from components.common import (
     resolve_protect,
     type_token,
 )
+from components.contract import GKE_DATAPATH, GKE_MODE_LABEL
 from components.regions import GCP_REGIONS, check_region
 
 __all__ = [
@@ -63,12 +64,9 @@ __all__ = [
 
 GkeMode = Literal["cilium", "dataplane-v2"]
 
-# GKE's name for each mode's datapath. LEGACY_DATAPATH is GKE's default (iptables kube-proxy),
-# stated explicitly so the policy pack can check it against the mode label.
-GKE_DATAPATH: dict[str, str] = {"cilium": "LEGACY_DATAPATH", "dataplane-v2": "ADVANCED_DATAPATH"}
-
-# The policy pack (policies/rules/kinds.py) reads the mode from this cluster label.
-GKE_MODE_LABEL = "meshless-gke-mode"
+# GKE_DATAPATH: GKE's name for each mode's datapath. LEGACY_DATAPATH is GKE's default (iptables
+# kube-proxy), stated explicitly so the policy pack can check it against the mode label, which
+# it reads from GKE_MODE_LABEL. Both come from policies/data/contract.json, shared with the pack.
 
 # Kernel of GKE's node images on 1.32. COS: GKE 1.32 nodes run COS 117 LTS (GKE release notes,
 # e.g. 1.32.13-gke.2268000 -> cos-117-18613-675-37), whose kernel is COS-6.6 (COS m117 release

@@ -294,7 +294,7 @@ def check_rendered(release: RenderedRelease) -> list[str]:
             if image not in allowed:
                 problems.append(
                     f"{where}: {key} {field_name}[{container.get('name')}].image is {image!r}, "
-                    "not a digest-pinned catalog image (components/data/cilium-images.json)"
+                    "not a digest-pinned catalog image (policies/data/cilium-images.json)"
                 )
             if "kube-proxy" in str(image):
                 problems.append(f"{where}: {key} runs kube-proxy ({image})")
@@ -309,7 +309,8 @@ def check_rendered(release: RenderedRelease) -> list[str]:
                 problems.append(
                     f'{where}: {key} data.kube-proxy-replacement is {value!r}, must be "true"'
                 )
-    if not any(
+    preflight_only = release.values.get("agent") is False  # components/preflight.py
+    if not preflight_only and not any(
         o.get("kind") == "ConfigMap" and (o.get("metadata") or {}).get("name") == "cilium-config"
         for o in release.objects
     ):

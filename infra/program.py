@@ -28,6 +28,7 @@ from components.flows.spec import (
 from components.gke import GkeCluster, GkeClusterConfig
 from components.network_policy import NetworkPolicies
 from components.platform import platform_for
+from components.preflight import CiliumPreflight
 from components.traffic import PolicySet, TrafficPolicyError, load_policy_folder
 from infra.config import NAMESPACE, ConfigError, StackConfig, parse_stack_config
 from infra.mirrors import check_supply, resolve_mirrors
@@ -201,6 +202,16 @@ def _declare_cluster(
             groups = component.add_node_groups(after=[release.release])
             addons = component.add_addons(after=list(groups))
             ready = [addons[0]]  # CoreDNS: the readiness point
+        if settings.preflight_version is not None:
+            # Upgrade step one: after this cluster's Cilium runs (nodes exist, CNI works).
+            CiliumPreflight(
+                f"{cluster.name}-cilium-preflight",
+                settings,
+                facts,
+                provider=component.provider,
+                after=ready or [release.release],
+                opts=pulumi.ResourceOptions(parent=component),
+            )
 
     network_policies = None
     if cluster.name in plan.policies and release is not None:

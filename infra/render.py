@@ -42,7 +42,7 @@ _CODE_TOKENS = re.compile(
     | "[^"\n]*"(?=[\s.,;:)]|$)                          # a quoted value
     | [^\s"`]*<[A-Za-z][\w .:/-]*>[^\s"`,;)]*           # anything holding a <placeholder>
     | (?<![\w.])[A-Za-z_][\w-]*(?:\[[^\]\s]*\])*        # a config path: a.b[0].c, x[key],
-      (?:(?:[./][\w-]+)(?:\[[^\]\s]*\])*)+              #   components/data/file.json
+      (?:(?:[./][\w-]+)(?:\[[^\]\s]*\])*)+              #   policies/data/file.json
       (?::\ (?:true|false|[0-9]+|"[^"]*"))?             #   with `: value` when it sets one
     | (?<![\w.])[A-Za-z_][\w-]*\[[^\]\s]+\]             # resourceLabels[meshless-gke-mode]
     | (?<![\w.])[A-Za-z_]\w*:\ (?:true|false)\b         # kubeProxyReplacement: true

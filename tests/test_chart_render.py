@@ -190,7 +190,7 @@ class TestUpgrade:
     def test_upgraded_images_are_1_17_catalog_digests(self, upgraded_1_17: Path) -> None:
         ds = _rendered(upgraded_1_17)["daemonset-kube-system-cilium.yaml"]
         image = ds["spec"]["template"]["spec"]["containers"][0]["image"]
-        catalog = json.loads((REPO / "components" / "data" / "cilium-images.json").read_text())
+        catalog = json.loads((REPO / "policies" / "data" / "cilium-images.json").read_text())
         assert image.endswith(catalog["versions"]["1.17.18"]["image"]["digest"])
 
     def test_minor_upgrade_needs_upgrade_compatibility(
@@ -266,3 +266,41 @@ class TestUpgrade:
             (REPO / "vendor" / "cilium-chart" / "values-1.17.18.schema.json").read_text()
         )
         jsonschema.validate(build_values(settings, facts), schema)
+
+
+class TestPreflight:
+    """Upgrade step one: the pre-flight check of the next version, one config switch."""
+
+    def test_preflight_release_pulls_the_next_version(self, tmp_path: Path) -> None:
+        code, out = _plan(tmp_path, "preflight", _eks_only(preflightVersion="1.17.18"))
+        assert code == 0, (out / "summary.md").read_text()
+        folder = out / "manifests" / "stg-eks-usw2" / "cilium-preflight"
+        kinds = sorted(yaml.safe_load(p.read_text())["kind"] for p in folder.glob("*.yaml"))
+        assert kinds == [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "DaemonSet",
+            "Deployment",
+            "ServiceAccount",
+        ]
+        ds = yaml.safe_load(
+            (folder / "daemonset-kube-system-cilium-pre-flight-check.yaml").read_text()
+        )
+        catalog = json.loads((REPO / "policies" / "data" / "cilium-images.json").read_text())
+        digest = catalog["versions"]["1.17.18"]["preflight.image"]["digest"]
+        for container in ds["spec"]["template"]["spec"]["containers"]:
+            assert container["image"].endswith(f"@{digest}"), container["image"]
+        items = json.loads((out / "resources.json").read_text())["deployment"]["resources"]
+        (release,) = [
+            r for r in items if r["urn"].endswith("::stg-eks-usw2-cilium-preflight-release")
+        ]
+        coredns = next(r["urn"] for r in items if r["urn"].endswith("::stg-eks-usw2-coredns"))
+        assert coredns in release["dependencies"]  # after Cilium runs and nodes exist
+
+    @pytest.mark.parametrize("version", ["1.16.5", "1.16.19"])
+    def test_preflight_must_be_ahead(self, tmp_path: Path, version: str) -> None:
+        from infra.config import ConfigError
+
+        with pytest.raises(ConfigError) as caught:
+            _plan(tmp_path, "behind", _eks_only(preflightVersion=version))
+        assert any("preflightVersion" in p for p in caught.value.problems)

@@ -304,7 +304,7 @@ class TestCatalog:
         assert load_catalog()[version] == upstream
 
     def test_check_catches_a_bad_digest_and_a_missing_image(self) -> None:
-        data = json.loads((REPO / "components" / "data" / "cilium-images.json").read_text())
+        data = json.loads((REPO / "policies" / "data" / "cilium-images.json").read_text())
         data["versions"]["1.16.19"]["envoy.image"]["digest"] = "sha256:abc"
         del data["versions"]["1.16.19"]["certgen.image"]
         problems = {

@@ -112,7 +112,7 @@ LONG = (
     "kubernetes:helm.sh/v3:Release 'stg-eks-usw2-cilium-release-with-a-long-name': the Envoy "
     'DaemonSet image (envoy.image) is not pinned by digest: useDigest is false, digest is "". '
     "Set envoy.image.useDigest: true and envoy.image.digest to the catalog's sha256 for this "
-    "chart version (components/data/cilium-images.json)"
+    "chart version (policies/data/cilium-images.json)"
 )
 
 
@@ -127,7 +127,7 @@ class TestCiLog:
         text = split_finding(LONG, _violation(LONG).urn)
         assert sum(text.message in line for line in lines) == 2  # on one line, unbroken
         assert sum(text.fix in line for line in lines) == 2
-        assert any("components/data/cilium-images.json" in line for line in lines)
+        assert any("policies/data/cilium-images.json" in line for line in lines)
         blocks = "\n".join(lines).split("✖ ")[1:]
         assert len(blocks) == 2 and all(len(b.strip().splitlines()) <= 6 for b in blocks)
         assert "┃" not in out.getvalue()  # no table in a log

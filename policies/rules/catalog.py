@@ -1,9 +1,10 @@
 """The project's Cilium digest catalog, read from the file the program itself reads.
 
 The pack runs from its own directory in its own environment (the CLI creates ``policies/venv``
-from requirements.txt), so it cannot import ``components``; it reads the same JSON data file
-instead: ``<pack dir>/../components/data/cilium-images.json``, or the path in
-``MESHLESS_DIGEST_CATALOG``. A catalog that cannot be read is reported by the policies that
+from requirements.txt) and is published alone (``pulumi policy publish`` uploads only this
+folder), so it cannot import ``components`` and reads nothing outside its directory: the
+catalog is ``<pack dir>/data/cilium-images.json`` (the program reads that same file), or the
+path in ``MESHLESS_DIGEST_CATALOG``. A catalog that cannot be read is reported by the policies that
 need it (as a violation naming the path), never raised: a raising validator aborts the preview
 with a gRPC error instead of saying what is wrong.
 """
@@ -28,7 +29,7 @@ def catalog_path() -> Path:
     override = os.environ.get(CATALOG_ENV)
     if override:
         return Path(override)
-    return _PACK_DIR.parent / "components" / "data" / "cilium-images.json"
+    return _PACK_DIR / "data" / "cilium-images.json"
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ._values import MISSING, is_unknown, lookup, truthy_flag
+from .contract import IMAGE_SLOT_NAMES, OPERATOR_DEFAULT_DIGEST, OPERATOR_DIGEST_BY_IPAM_FLAG
 
 __all__ = [
     "IMAGE_SLOTS",
+    "RENDERED_WHEN",
     "ImageSlot",
     "is_cilium_release",
+    "is_preflight_only",
     "operator_digest_key",
 ]
 
@@ -82,37 +85,36 @@ class ImageSlot:
     enabled: Callable[[dict[str, Any]], Flag]
 
 
-IMAGE_SLOTS: Final[tuple[ImageSlot, ...]] = (
-    ImageSlot("image", "Cilium agent", lambda _values: True),
-    ImageSlot("operator.image", "Cilium operator", _flag("operator.enabled", True)),
+# When the chart renders each slot's component (chart templates). The slots themselves, and
+# their names, are the contract's (data/contract.json), shared with the program.
+RENDERED_WHEN: Final[dict[str, Callable[[dict[str, Any]], Flag]]] = {
+    "image": lambda _values: True,
+    "operator.image": _flag("operator.enabled", True),
     # 1.16 renders the standalone Envoy DaemonSet unless envoy.enabled is false.
-    ImageSlot("envoy.image", "Envoy DaemonSet", _flag("envoy.enabled", True)),
-    ImageSlot(
-        "hubble.relay.image",
-        "Hubble relay",
-        _both(_flag("hubble.enabled", True), _flag("hubble.relay.enabled", False)),
+    "envoy.image": _flag("envoy.enabled", True),
+    "hubble.relay.image": _both(
+        _flag("hubble.enabled", True), _flag("hubble.relay.enabled", False)
     ),
-    ImageSlot(
-        "hubble.ui.backend.image",
-        "Hubble UI backend",
-        _both(_flag("hubble.enabled", True), _flag("hubble.ui.enabled", False)),
+    "hubble.ui.backend.image": _both(
+        _flag("hubble.enabled", True), _flag("hubble.ui.enabled", False)
     ),
-    ImageSlot(
-        "hubble.ui.frontend.image",
-        "Hubble UI frontend",
-        _both(_flag("hubble.enabled", True), _flag("hubble.ui.enabled", False)),
+    "hubble.ui.frontend.image": _both(
+        _flag("hubble.enabled", True), _flag("hubble.ui.enabled", False)
     ),
-    ImageSlot("certgen.image", "certgen (TLS CronJob)", _certgen),
-    ImageSlot("nodeinit.image", "node-init DaemonSet", _flag("nodeinit.enabled", False)),
-    ImageSlot(
-        "clustermesh.apiserver.image",
-        "clustermesh-apiserver",
-        _flag("clustermesh.useAPIServer", False),
-    ),
-    ImageSlot("authentication.mutual.spire.install.agent.image", "SPIRE agent", _SPIRE),
-    ImageSlot("authentication.mutual.spire.install.server.image", "SPIRE server", _SPIRE),
-    ImageSlot("authentication.mutual.spire.install.initImage", "SPIRE init container", _SPIRE),
-    ImageSlot("preflight.image", "pre-flight check", _flag("preflight.enabled", False)),
+    "certgen.image": _certgen,
+    "nodeinit.image": _flag("nodeinit.enabled", False),
+    "clustermesh.apiserver.image": _flag("clustermesh.useAPIServer", False),
+    "authentication.mutual.spire.install.agent.image": _SPIRE,
+    "authentication.mutual.spire.install.server.image": _SPIRE,
+    "authentication.mutual.spire.install.initImage": _SPIRE,
+    "preflight.image": _flag("preflight.enabled", False),
+}
+
+# A slot the contract gains before this table does is checked as always rendered: demanding a
+# pin that is not needed is safe, skipping one that is would not be.
+IMAGE_SLOTS: Final[tuple[ImageSlot, ...]] = tuple(
+    ImageSlot(path, component, RENDERED_WHEN.get(path, lambda _values: True))
+    for path, component in IMAGE_SLOT_NAMES.items()
 )
 
 # A chart reference names Cilium when its last path segment is "cilium", with or without a
@@ -141,17 +143,26 @@ def is_cilium_release(props: dict[str, Any]) -> bool:
     return False
 
 
+def is_preflight_only(props: dict[str, Any]) -> bool:
+    """A release of the Cilium chart that renders only the upgrade guide's pre-flight check
+    (``preflight.enabled`` with ``agent: false`` and the operator off): it pre-pulls the next
+    version's image and validates policies, and is not a Cilium install (no agent, no CNI)."""
+    values = props.get("values")
+    return (
+        isinstance(values, dict)
+        and values.get("agent") is False
+        and lookup(values, "operator.enabled") is False
+        and lookup(values, "preflight.enabled") is True
+    )
+
+
 def operator_digest_key(values: dict[str, Any]) -> str | None:
     """The operator digest the chart uses: it follows the IPAM cloud (cilium-operator
     _helpers.tpl), not the Kubernetes distribution. None when a deciding flag is unknown."""
-    for flag, key in (
-        ("eni.enabled", "awsDigest"),
-        ("azure.enabled", "azureDigest"),
-        ("alibabacloud.enabled", "alibabacloudDigest"),
-    ):
+    for flag, key in OPERATOR_DIGEST_BY_IPAM_FLAG:
         value = lookup(values, flag)
         if is_unknown(value):
             return None
         if value is not MISSING and truthy_flag(value, default=False):
             return key
-    return "genericDigest"
+    return OPERATOR_DEFAULT_DIGEST

@@ -102,7 +102,7 @@ def _validate_images_pinned(res: Resource, report: Report, _config: Mapping[str,
         report(
             f"{label}: values is {describe(values)}, so no image can be shown to be pinned. "
             "Pass the chart values as a literal object with every image pinned from "
-            "components/data/cilium-images.json"
+            "policies/data/cilium-images.json"
         )
         return
     version = res.props.get("version", MISSING)
@@ -119,7 +119,7 @@ def _validate_images_pinned(res: Resource, report: Report, _config: Mapping[str,
             report(
                 f"{label}: the {slot.component} image ({slot.path}) is not pinned by digest: "
                 f"{problem}. Set {slot.path}.useDigest: true and {slot.path}.{key} to the "
-                "catalog's sha256 for this chart version (components/data/cilium-images.json)"
+                "catalog's sha256 for this chart version (policies/data/cilium-images.json)"
             )
 
 
@@ -179,7 +179,7 @@ def _validate_catalog(res: Resource, report: Report, config: Mapping[str, Any]) 
     if catalog.error:
         report(
             f"{label}: the digest catalog is unusable ({catalog.error}); set "
-            "MESHLESS_DIGEST_CATALOG or restore components/data/cilium-images.json"
+            "MESHLESS_DIGEST_CATALOG or restore policies/data/cilium-images.json"
         )
         return
     if not isinstance(version, str) or version not in catalog.versions:
@@ -212,7 +212,7 @@ CILIUM_DIGESTS_MATCH_CATALOG = resource_policy(
     name="cilium-digests-match-catalog",
     description=(
         "Each Cilium image digest equals the one the project's digest catalog records for the "
-        "release's chart version (components/data/cilium-images.json), unless the digest is "
+        "release's chart version (policies/data/cilium-images.json), unless the digest is "
         "allow-listed in this policy's config."
     ),
     enforcement_level=EnforcementLevel.MANDATORY,

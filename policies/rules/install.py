@@ -119,13 +119,10 @@ CHARTS_ENV: Final = "MESHLESS_CHART_DIGESTS"
 
 def _published_digests() -> dict[str, str]:
     """Chart version -> sha256 of the published archive: the program's own record
-    (``../components/data/cilium-charts.json``, or the file in MESHLESS_CHART_DIGESTS)."""
+    (``<pack dir>/data/cilium-charts.json``, shipped with the pack, or the file in
+    MESHLESS_CHART_DIGESTS)."""
     override = os.environ.get(CHARTS_ENV)
-    path = (
-        Path(override)
-        if override
-        else _PACK_DIR.parent / "components" / "data" / "cilium-charts.json"
-    )
+    path = Path(override) if override else _PACK_DIR / "data" / "cilium-charts.json"
     try:
         charts = json.loads(path.read_text(encoding="utf-8"))["charts"]
         return {str(v): str(entry["digest"]) for v, entry in charts.items()}

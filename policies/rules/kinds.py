@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from . import contract
+
 __all__ = [
     "CCNP",
     "CNP",
@@ -42,4 +44,4 @@ GKE_NODE_POOL: Final = "gcp:container/nodePool:NodePool"
 KMS_KEYS: Final = ("aws:kms/key:Key", "gcp:kms/cryptoKey:CryptoKey")
 
 # The GKE component labels each cluster with its mode: "cilium" or "dataplane-v2".
-GKE_MODE_LABEL: Final = "meshless-gke-mode"
+GKE_MODE_LABEL: Final = contract.GKE_MODE_LABEL

@@ -15,7 +15,7 @@ from pulumi_policy import EnforcementLevel
 
 from ._policy import Report, Resource, StackReport, of_types, resource_policy, stack_policy
 from ._values import describe, is_true, lookup, resource_label
-from .cilium import is_cilium_release
+from .cilium import is_cilium_release, is_preflight_only
 from .helm_values import effective_values
 from .kinds import CCNP, CNP, GKE_CLUSTER, HELM_RELEASE
 from .topology import Cluster, Topology, l7_rule_kinds
@@ -24,7 +24,7 @@ __all__ = ["HUBBLE_RELAY_ENABLED", "L7_PROXY_READY"]
 
 
 def _validate_hubble(res: Resource, report: Report, _config: Mapping[str, Any]) -> None:
-    if not is_cilium_release(res.props):
+    if not is_cilium_release(res.props) or is_preflight_only(res.props):
         return
     values = effective_values(res.props)
     for path in ("hubble.enabled", "hubble.relay.enabled"):

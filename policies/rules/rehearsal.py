@@ -29,6 +29,8 @@ from typing import Any
 __all__ = ["DEPLOYER_TYPE", "Finding", "Node", "Rehearsal", "load_table"]
 
 TABLE_FILE = Path(__file__).with_name("rehearsal.json")
+# The names the pack shares with the program (read directly: this module imports nothing).
+CONTRACT_FILE = Path(__file__).resolve().parents[1] / "data" / "contract.json"
 DEPLOYER_TYPE = "meshless:deploy:Deployer"
 
 _EKS_CLUSTER = "aws:eks/cluster:Cluster"
@@ -87,7 +89,10 @@ def _chart(props: Mapping[str, Any]) -> str:
 
 
 def _is_cilium_release(n: Node) -> bool:
-    return n.type == _HELM_RELEASE and _chart(n.props).startswith("cilium")
+    """A Cilium install; the upgrade pre-flight release (agent off) provides no CNI."""
+    values = n.props.get("values") if isinstance(n.props.get("values"), Mapping) else {}
+    preflight_only = values.get("agent") is False and _get(values, "preflight.enabled") is True
+    return n.type == _HELM_RELEASE and _chart(n.props).startswith("cilium") and not preflight_only
 
 
 def _waits(n: Node) -> bool:
@@ -119,8 +124,13 @@ def hook_jobs(props: Mapping[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+@cache
+def _managed_datapath() -> str:
+    return str(json.loads(CONTRACT_FILE.read_text())["gke"]["datapaths"]["dataplane-v2"])
+
+
 def _gke_dataplane_v2(n: Node) -> bool:
-    return n.type == _GKE_CLUSTER and n.props.get("datapathProvider") == "ADVANCED_DATAPATH"
+    return n.type == _GKE_CLUSTER and n.props.get("datapathProvider") == _managed_datapath()
 
 
 # How each class of the table is recognised. The table says who waits for what and why.

@@ -17,6 +17,7 @@ from pulumi_policy import EnforcementLevel
 from ._policy import Report, Resource, kubernetes_objects, of_types, resource_policy
 from ._values import MISSING, describe, is_unknown, lookup, resource_label
 from .cilium import is_cilium_release
+from .contract import GKE_DATAPATHS
 from .helm_values import effective_values, values_problem
 from .kinds import EKS_ADDON, EKS_CLUSTER, GKE_CLUSTER, GKE_MODE_LABEL, HELM_INSTALLS
 from .pods import Container, containers, objects_in
@@ -29,7 +30,8 @@ __all__ = [
     "NO_KUBE_PROXY_OBJECTS",
 ]
 
-_GKE_MODES: Final = {"cilium": "LEGACY_DATAPATH", "dataplane-v2": "ADVANCED_DATAPATH"}
+_GKE_MODES: Final = GKE_DATAPATHS
+_MANAGED: Final = GKE_DATAPATHS["dataplane-v2"]
 
 
 def _kpr_problem(value: Any) -> str | None:
@@ -282,23 +284,23 @@ def _validate_gke_mode(res: Resource, report: Report, _config: Mapping[str, Any]
         return
     if is_unknown(datapath):
         report(f"{label}: datapathProvider is unknown during preview; it must be literal")
-    elif mode == "dataplane-v2" and datapath != "ADVANCED_DATAPATH":
+    elif mode == "dataplane-v2" and datapath != _MANAGED:
         report(
             f"{label}: mode dataplane-v2 but datapathProvider is {describe(datapath)}; set "
-            "datapathProvider: ADVANCED_DATAPATH"
+            f"datapathProvider: {_MANAGED}"
         )
-    elif mode == "cilium" and datapath == "ADVANCED_DATAPATH":
+    elif mode == "cilium" and datapath == _MANAGED:
         report(
-            f"{label}: mode cilium but datapathProvider is ADVANCED_DATAPATH: Google's managed "
-            "Cilium and our own release would both own the datapath. Use LEGACY_DATAPATH or "
-            "switch the mode to dataplane-v2"
+            f"{label}: mode cilium but datapathProvider is {_MANAGED}: Google's managed "
+            f"Cilium and our own release would both own the datapath. Use {_GKE_MODES['cilium']} "
+            "or switch the mode to dataplane-v2"
         )
 
 
 GKE_MODE_STATED = resource_policy(
     name="gke-mode-stated",
     description=(
-        "Each GKE cluster states its Cilium mode in the meshless-gke-mode label ('cilium' or "
+        f"Each GKE cluster states its Cilium mode in the {GKE_MODE_LABEL} label ('cilium' or "
         "'dataplane-v2') and its datapathProvider agrees with it."
     ),
     enforcement_level=EnforcementLevel.MANDATORY,

@@ -21,7 +21,8 @@ from typing import Any
 
 from ._policy import Resource
 from ._values import MISSING, lookup
-from .cilium import is_cilium_release
+from .cilium import is_cilium_release, is_preflight_only
+from .contract import GKE_DATAPATHS
 from .kinds import (
     CCNP,
     CNP,
@@ -52,10 +53,10 @@ class Cluster:
         if self.resource.type == EKS_CLUSTER:
             return "cilium"
         label = lookup(self.resource.props, f"resourceLabels.{GKE_MODE_LABEL}")
-        if label in ("cilium", "dataplane-v2"):
+        if label in GKE_DATAPATHS:
             return str(label)
         datapath = self.resource.props.get("datapathProvider", MISSING)
-        return "dataplane-v2" if datapath == "ADVANCED_DATAPATH" else "cilium"
+        return "dataplane-v2" if datapath == GKE_DATAPATHS["dataplane-v2"] else "cilium"
 
     @property
     def label(self) -> str:
@@ -130,7 +131,14 @@ class Topology:
         return self._owner_without_provider(resource)
 
     def cilium_releases(self) -> list[Resource]:
-        return [r for r in self.resources if r.type == HELM_RELEASE and is_cilium_release(r.props)]
+        """The clusters' Cilium installs (a pre-flight check release installs nothing)."""
+        return [
+            r
+            for r in self.resources
+            if r.type == HELM_RELEASE
+            and is_cilium_release(r.props)
+            and not is_preflight_only(r.props)
+        ]
 
     def network_policies(self) -> list[Resource]:
         return [r for r in self.resources if r.type in (CNP, CCNP)]

@@ -14,6 +14,7 @@ from pulumi_policy import EnforcementLevel
 
 from ._policy import Resource, StackReport, of_types, stack_policy
 from ._values import MISSING, describe, is_unknown, iter_dicts, lookup
+from .contract import AGENT_NOT_READY_TAINT
 from .kinds import (
     CCNP,
     CNP,
@@ -33,7 +34,11 @@ __all__ = [
     "NETWORK_POLICIES_AFTER_CILIUM",
 ]
 
-TAINT_KEY: Final = "node.cilium.io/agent-not-ready"
+TAINT_KEY: Final = AGENT_NOT_READY_TAINT["key"]
+# Kubernetes spells the effect NoExecute, the EKS and GKE APIs NO_EXECUTE: compared without case
+# or underscores.
+_EFFECT: Final = AGENT_NOT_READY_TAINT["effect"].lower()
+_TAINT: Final = f"{TAINT_KEY}={AGENT_NOT_READY_TAINT['value']}:{AGENT_NOT_READY_TAINT['effect']}"
 # What the topology reads: cluster modes, which releases are Cilium, add-on names, policies.
 _TOPOLOGY: Final = (EKS_CLUSTER, GKE_CLUSTER, HELM_RELEASE)
 
@@ -191,8 +196,7 @@ def _has_taint(taints: Any) -> bool | None:
     if is_unknown(taints):
         return None
     return any(
-        t.get("key") == TAINT_KEY
-        and str(t.get("effect", "")).replace("_", "").lower() == "noexecute"
+        t.get("key") == TAINT_KEY and str(t.get("effect", "")).replace("_", "").lower() == _EFFECT
         for t in iter_dicts(taints)
     )
 
@@ -211,7 +215,7 @@ def _validate_taints(
     resources: list[Resource], report: StackReport, _config: Mapping[str, Any]
 ) -> None:
     topology = Topology(resources)
-    fix = f"Add the taint {TAINT_KEY}=true:NoExecute (Cilium removes it once the agent is ready)"
+    fix = f"Add the taint {_TAINT} (Cilium removes it once the agent is ready)"
     for pool, taints in _node_pools(topology):
         cluster = topology.owner(pool)
         if cluster is not None and cluster.mode == "dataplane-v2":
@@ -262,8 +266,8 @@ def _default_pool_problem(cluster: Cluster) -> str | None:
 CILIUM_NODE_TAINT = stack_policy(
     name="cilium-node-taint",
     description=(
-        "Node pools of clusters running our Cilium carry the node.cilium.io/agent-not-ready="
-        "true:NoExecute taint, and GKE's untainted default pool is removed, so no pod starts "
+        f"Node pools of clusters running our Cilium carry the {_TAINT} "
+        "taint, and GKE's untainted default pool is removed, so no pod starts "
         "before Cilium manages its node."
     ),
     enforcement_level=EnforcementLevel.MANDATORY,
