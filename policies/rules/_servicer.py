@@ -4,7 +4,7 @@ pulumi-policy's ``_PolicyAnalyzerServicer.Analyze`` and ``AnalyzeStack`` loop ov
 policies and, inside that loop, turn every resource's protobuf properties into Python values
 (``MessageToDict`` + ``deserialize_properties`` + the unknown-checking proxy, and the same for
 its provider) once per policy, before the policy can say that it does not judge that type. With
-29 policies and 2,790 resources (prod with 1,270 services) that conversion was most of the
+some thirty policies and 2,790 resources (prod with 1,270 services) that conversion was most of the
 gate's time. This servicer keeps the SDK's call sequence, enforcement levels, reports,
 diagnostics and not-applicable answers, and changes only when conversion happens:
 
