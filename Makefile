@@ -6,7 +6,7 @@ TOOLS := .tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 RUN := $(UV) run --frozen
 
-.PHONY: plan test lint format bench digests sync mermaid clean vendor helm
+.PHONY: plan test lint format bench digests sync mermaid clean vendor helm tools conformance
 
 $(TOOLS)/bin/uv:
 	python3 -m venv $(TOOLS)
@@ -44,9 +44,12 @@ test: sync mermaid
 	@$(RUN) pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
+# mypy's files and settings live in pyproject.toml ([tool.mypy]): the program, the components,
+# the migrator and the policy pack.
 lint: sync
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) mypy
 
 format: sync
 	$(RUN) ruff format .
@@ -73,3 +76,42 @@ bench: sync
 
 clean:
 	rm -rf out .pytest_cache
+
+# --- The real Pulumi engine (`make conformance`, README "Conformance") -----------------------
+# Built from the Go module proxy at the versions pinned in tools/*/go.mod (tests hold these
+# equal), once per version into a folder named by it. The CLI is newer than the Python SDK
+# (3.272.0): pkg/v3 v3.272.0 is not served by the proxy, and a newer CLI runs older SDKs.
+PULUMI_VERSION := 3.274.1
+K8S_PROVIDER_VERSION := 4.0.0-20260115033456-f47bc2d6f199
+PULUMI_DIR := $(TOOLS)/pulumi-$(PULUMI_VERSION)
+K8S_DIR := $(TOOLS)/pulumi-kubernetes-$(K8S_PROVIDER_VERSION)
+K8S_MODULE := github.com/pulumi/pulumi-kubernetes/provider/v4
+GO := GOFLAGS="-trimpath -buildvcs=false" go
+
+tools: $(PULUMI_DIR)/bin/pulumi $(K8S_DIR)/bin/pulumi-resource-kubernetes
+
+$(PULUMI_DIR)/bin/pulumi:
+	@command -v go >/dev/null || { echo "make tools: needs the go toolchain (go.mod: tools/pulumi)" >&2; exit 2; }
+	mkdir -p $(@D)
+	cd tools/pulumi && $(GO) build \
+	  -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$(PULUMI_VERSION)" \
+	  -o $(abspath $@).tmp github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+	mv $@.tmp $@
+
+# Upstream's main embeds a schema file generated at release time (not in the module zip):
+# copy the module's schema.json next to our identical main (tools/pulumi-kubernetes/main.go).
+$(K8S_DIR)/bin/pulumi-resource-kubernetes:
+	@command -v go >/dev/null || { echo "make tools: needs the go toolchain (go.mod: tools/pulumi-kubernetes)" >&2; exit 2; }
+	mkdir -p $(@D)
+	cd tools/pulumi-kubernetes && $(GO) mod download $(K8S_MODULE) && \
+	  src=$$($(GO) list -m -f '{{.Dir}}' $(K8S_MODULE))/cmd/pulumi-resource-kubernetes && \
+	  install -m 644 $$src/schema.json schema-embed.json && \
+	  install -m 644 $$src/terraform-mapping.json terraform-mapping-embed.json && \
+	  $(GO) build -ldflags "-X $(K8S_MODULE)/pkg/version.Version=$(K8S_PROVIDER_VERSION)" \
+	    -o $(abspath $@).tmp .
+	mv $@.tmp $@
+
+# Not part of `make test` (minutes, not seconds): the real CLI, engine and analyzer.
+conformance: tools sync
+	PYTHONPATH=tools $(RUN) python -m conformance.run --bin-dir $(PULUMI_DIR)/bin \
+	  --kubernetes-dir $(K8S_DIR)/bin --cache $(TOOLS)/conformance --uv $(UV)

@@ -30,6 +30,7 @@ __all__ = [
     "check_version",
     "known_versions",
     "load_catalog",
+    "next_minor",
     "pins_for",
 ]
 
@@ -77,6 +78,21 @@ def load_catalog(path: Path = CATALOG_PATH) -> dict[str, dict[str, dict[str, obj
 
 def known_versions() -> list[str]:
     return sorted(load_catalog(), key=lambda v: tuple(int(p) for p in v.split(".")))
+
+
+def next_minor(version: str) -> str | None:
+    """The newest catalogued chart version of the first minor after ``version``'s (the upgrade
+    target the summary suggests), or None when the catalog has no later minor yet."""
+
+    def minor(v: str) -> tuple[int, int]:
+        major, minor_, *_ = (int(p) for p in v.split("."))
+        return major, minor_
+
+    later = [v for v in known_versions() if minor(v) > minor(version)]
+    if not later:
+        return None
+    first = min(minor(v) for v in later)
+    return [v for v in later if minor(v) == first][-1]
 
 
 def pins_for(version: str, cloud: str) -> dict[str, ImagePin]:

@@ -22,6 +22,7 @@ import base64
 import ipaddress
 import json
 import re
+from collections.abc import Sequence
 from typing import Annotated, Literal
 
 import pulumi
@@ -401,7 +402,7 @@ class EksCluster(pulumi.ComponentResource):
 
     def _network(
         self, name: str, config: EksClusterConfig, tags: dict[str, str]
-    ) -> pulumi.Input[list[str]]:
+    ) -> Sequence[pulumi.Input[str]]:
         """A VPC with a public and a private subnet per zone, or the subnets the user gave."""
         if config.network.subnet_ids:
             return list(config.network.subnet_ids)
@@ -420,7 +421,9 @@ class EksCluster(pulumi.ComponentResource):
         )
         # Private subnets get the big halves: in ENI mode every pod takes one of their addresses.
         network = ipaddress.ip_network(config.network.vpc_cidr)
-        private_ranges = list(network.subnets(prefixlen_diff=3))
+        private_ranges: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = list(
+            network.subnets(prefixlen_diff=3)
+        )
         public_ranges = list(private_ranges[-1].subnets(prefixlen_diff=3))
         public_rt = aws.ec2.RouteTable(
             f"{name}-public-rt",
@@ -578,7 +581,7 @@ class EksCluster(pulumi.ComponentResource):
         self,
         name: str,
         config: EksClusterConfig,
-        subnet_ids: pulumi.Input[list[str]],
+        subnet_ids: Sequence[pulumi.Input[str]],
         tags: dict[str, str],
         after: list[pulumi.Resource],
     ) -> list[aws.eks.NodeGroup]:

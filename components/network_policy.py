@@ -1,6 +1,6 @@
 """Traffic policies as CiliumNetworkPolicy objects on one cluster.
 
-``render_policies`` turns a checked ``PolicySet`` (components/traffic.py) into plain CNP
+``render_policies`` turns a checked ``PolicySet`` (components/traffic/) into plain CNP
 objects; ``NetworkPolicies`` creates each as a ``kubernetes.apiextensions.CustomResource`` on
 the cluster's provider, depending on the Cilium release: the CNP CRD is installed by the
 Cilium operator, so on a new cluster a policy created earlier fails with "no matches for kind".
@@ -203,7 +203,7 @@ def _peer_blocks(
             fqdns.append({"matchName": peer.fqdn})
         else:
             fqdns.append({"matchPattern": peer.fqdn_pattern})
-    blocks = []
+    blocks: list[JSON] = []
     if endpoints:
         blocks.append({f"{prefix}Endpoints": endpoints})
     if entities:
@@ -231,7 +231,8 @@ def _http(rule: HttpRule) -> list[JSON]:
     present = [h.name for h in rule.headers if h.value is None]
     exact = [{"name": h.name, "value": h.value} for h in rule.headers if h.value is not None]
     out = []
-    for method in rule.method or [None]:
+    methods: list[str | None] = [*rule.method] if rule.method else [None]
+    for method in methods:
         for path in rule.path_regexes:
             entry: JSON = {}
             if method:
@@ -255,7 +256,7 @@ def _l7(rule: IngressRule | EgressRule) -> JSON | None:
             # gRPC is HTTP/2 POST to /package.Service/Method.
             http += [
                 {"method": "POST", "path": grpc_path(grpc.service, method)}
-                for method in grpc.methods or [None]
+                for method in ([*grpc.methods] if grpc.methods else [None])
             ]
         return {"http": http}
     if rule.kafka:

@@ -28,7 +28,7 @@ from components.catalog import OPERATOR_DIGEST_KEYS, load_catalog
 from components.common import ConfigModel
 
 if TYPE_CHECKING:
-    from components.cilium import CiliumSettings
+    from components.cilium import CiliumSettings, Cloud
 
 __all__ = [
     "PULL_SECRET_NAME",
@@ -116,7 +116,7 @@ class RegistryMirror(ConfigModel):
         return f"{prefix}/{path}" if prefix is not None else None
 
 
-def deployed_image_paths(settings: CiliumSettings, cloud: str) -> tuple[str, ...]:
+def deployed_image_paths(settings: CiliumSettings, cloud: Cloud) -> tuple[str, ...]:
     """Values paths of the catalog images a release with these settings runs (the chart's
     conditions for each component; tests/test_registry.py holds this equal to what the real
     chart renders)."""
@@ -158,7 +158,7 @@ def mirror_image_blocks(
 
 
 def unmapped_registries(
-    settings: CiliumSettings, cloud: str, mirror: RegistryMirror
+    settings: CiliumSettings, cloud: Cloud, mirror: RegistryMirror
 ) -> dict[str, list[str]]:
     """Source registry -> values paths of deployed catalog images the mirror does not cover
     (images in imageOverrides are the user's explicit choice and are not required to be)."""
@@ -209,7 +209,7 @@ class ImageCopy:
 
 
 def images_to_copy(
-    settings: CiliumSettings, cloud: str, mirror: RegistryMirror | None
+    settings: CiliumSettings, cloud: Cloud, mirror: RegistryMirror | None
 ) -> list[ImageCopy]:
     """Every image a release runs (catalog or imageOverrides), with the repository the chart
     renders: the operator's gets its cloud suffix, as cilium-operator's _helpers.tpl appends

@@ -8,7 +8,6 @@ line per problem that names the key as the user wrote it in Pulumi.<stack>.yaml.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
@@ -20,6 +19,7 @@ from components.common import ConfigModel, check_unique_names, field_error
 from components.deployer import DeployerConfig, SelfHostedDeployer
 from components.eks import EksClusterConfig
 from components.gke import GkeClusterConfig
+from components.pydantic_errors import describe_error, shorten
 from components.registry import RegistryMirror
 
 __all__ = [
@@ -100,7 +100,7 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         # Whatever a rule quotes from the input, a message stays readable: long runs (a
         # 5000-character zone name, a pasted blob) are cut, with their length.
-        problems = [_LONG_RUN.sub(lambda m: _shorten(m.group(0)), p) for p in problems]
+        problems = [_LONG_RUN.sub(lambda m: shorten(m.group(0)), p) for p in problems]
         super().__init__("\n".join(problems))
         self.problems = problems
 
@@ -136,7 +136,6 @@ _TYPE_STEPS = frozenset({"bool", "int", "str", "float", "none", "bytes", "list",
 # A quoted value without spaces (a pasted blob, a repeated version); prose between two
 # apostrophes ("Cilium's ... Bottlerocket's") has spaces and is left alone.
 _LONG_QUOTED = re.compile(r"'([^'\s]{70,})'|\"([^\"\s]{70,})\"")
-_MAX_SHOWN = 80
 _LONG_RUN = re.compile(r"[^\s'\"]{120,}")
 
 
@@ -144,13 +143,9 @@ def _is_internal_step(part: str) -> bool:
     return bool(_INTERNAL_STEP.match(part)) or part in _TYPE_STEPS or part in _MODEL_NAMES
 
 
-def _shorten(text: str) -> str:
-    return text if len(text) <= _MAX_SHOWN else f"{text[:60]}... ({len(text)} chars)"
-
-
 def _shorten_quoted(message: str) -> str:
     """Values quoted inside a message, cut to a readable length."""
-    return _LONG_QUOTED.sub(lambda m: repr(_shorten(m.group(1) or m.group(2) or "")), message)
+    return _LONG_QUOTED.sub(lambda m: repr(shorten(m.group(1) or m.group(2) or "")), message)
 
 
 def _path(loc: tuple[Any, ...], extra: str | None) -> str:
@@ -166,47 +161,24 @@ def _path(loc: tuple[Any, ...], extra: str | None) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += (":" if i == 0 else ".") + _shorten(str(part))
+            out += (":" if i == 0 else ".") + shorten(str(part))
     if extra:
         separator = ":" if not parts else "."
         out += ("" if extra.startswith("[") else separator) + extra
     return out
 
 
+def _unknown_key(error: Mapping[str, Any]) -> str:
+    key = str(error["loc"][-1])
+    camel = to_camel(key)
+    close = [camel] if camel in _KNOWN_KEYS and camel != key else []
+    close = close or difflib.get_close_matches(key, sorted(_KNOWN_KEYS), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "remove it"
+    return f"unknown key; {hint} (keys are camelCase, see Pulumi.yaml)"
+
+
 def _message(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        key = str(error["loc"][-1])
-        camel = to_camel(key)
-        close = [camel] if camel in _KNOWN_KEYS and camel != key else []
-        close = close or difflib.get_close_matches(key, sorted(_KNOWN_KEYS), n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "remove it"
-        return f"unknown key; {hint} (keys are camelCase, see Pulumi.yaml)"
-    if kind == "too_short":
-        return "must not be empty; add at least one entry"
-    if kind == "missing":
-        return "required but missing; add it"
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
-        ctx = error.get("ctx") or {}
-        tag = str(ctx.get("discriminator", "")).strip("'")
-        expected = str(ctx.get("expected_tags", "")).replace("', '", "' or '")
-        if kind == "union_tag_not_found":
-            return f"needs `{tag}`: {expected}"
-        return f"{tag} must be {expected}, got {ctx.get('tag')!r}"
-    if kind in ("value_error", "assertion_error"):
-        return str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    if kind == "meshless_field":
-        return str(error["msg"])
-    value = error.get("input")
-    if isinstance(value, str | int | float | bool) or value is None:
-        shown = _shorten(json.dumps(value))
-    else:
-        shown = {dict: "a mapping", list: "a list"}.get(type(value), "a value of another type")
-    message = _MODEL_INSTANCE.sub("", str(error["msg"]))
-    return f"{message} (got {shown})"
-
-
-_MODEL_INSTANCE = re.compile(r" or instance of \w+")
+    return describe_error(error, _unknown_key)
 
 
 def format_errors(exc: ValidationError) -> list[str]:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Locator",
-    "annotations",
+    "annotation_lines",
     "finding_blocks",
     "print_findings",
     "short_urn",
@@ -125,7 +125,7 @@ def print_findings(report: GateReport, console: Console, *, locate: Locator | No
     console.print(_tally(report), highlight=False, soft_wrap=True)
 
 
-def annotations(violations: Sequence[Violation], locate: Locator | None = None) -> list[str]:
+def annotation_lines(violations: Sequence[Violation], locate: Locator | None = None) -> list[str]:
     """One ``::error``/``::warning`` workflow command per finding."""
     out = []
     for v in violations:
@@ -151,6 +151,6 @@ def emit_annotations(
         or os.environ.get("MESHLESS_ANNOTATIONS") == "off"
     ):
         return
-    for line in annotations(violations, locate):
+    for line in annotation_lines(violations, locate):
         stream.write(line + "\n")
     stream.flush()

@@ -135,7 +135,7 @@ class _Picture:
     def group(self, prefix: str, head: set[Edge], base: set[Edge] | None, indent: str) -> None:
         every = head | (base or set())
         declared = {n for e in every for n in (e.src, e.dst) if n[0] == "svc"}
-        per_ns = Counter(n[1] for n in declared)
+        per_ns: dict[str, int] = Counter(n[1] for n in declared)
         if len(declared) > MAX_SERVICES:
             edges, status, per_ns = self._collapsed(prefix, head, base, per_ns, indent)
         else:

@@ -186,7 +186,7 @@ class ApiReader:
         if not 200 <= response.status <= 299:
             raise AccessError(self._refused(what, response.status, response.reason))
         try:
-            return json.loads(response.data)
+            return json.loads(response.data or b"")
         except ValueError:
             raise AccessError(f"{self.server}: {what} did not return JSON") from None
 

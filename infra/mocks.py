@@ -14,8 +14,10 @@ from typing import Any
 
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime.settings import get_project, get_stack
 from pulumi.runtime.sync_await import _ensure_event_loop
 
+from infra.engine_rules import engine_urn
 from infra.export_format import SECRET_SIG, SIG_KEY, is_secret_envelope
 
 __all__ = ["FAKE_ACCOUNT", "MeshlessMocks", "RecordedResource", "RecordingMonitor"]
@@ -207,6 +209,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recorded: dict[str, RecordedResource] = {}
         self.duplicates: list[str] = []
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        return engine_urn(get_stack(), get_project(), parent, type_, name)
 
     def RegisterResource(self, request: Any) -> Any:
         _ensure_event_loop()

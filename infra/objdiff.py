@@ -8,7 +8,7 @@ never appear: its changed keys are listed with "[secret]" on both sides.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,8 @@ def _change(key: str, before: dict[str, Any], after: dict[str, Any]) -> Resource
         {"urn": key, "type": str(after.get("kind")), "inputs": after},
     )
     if change is not None and after.get("kind") == "Secret":
-        change.values = {path: ("[secret]", "[secret]") for path in change.paths}
+        # ResourceChange is frozen: assigning raised FrozenInstanceError on any Secret change.
+        change = replace(change, values={path: ("[secret]", "[secret]") for path in change.paths})
     return change
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from infra.gate import PolicyPackSession, open_pack
+from infra.gate import PolicyPackSession
+from infra.gate.run import open_pack
 
 __all__ = ["EarlyPack"]
 

@@ -10,6 +10,7 @@ report from the real policy pack, and a Markdown summary for pull requests.
 from __future__ import annotations
 
 import base64
+import graphlib
 import heapq
 import json
 import os
@@ -28,6 +29,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra import stack_file
+from infra.engine_rules import EngineRuleError, check_engine_rules
 from infra.export_format import (
     CLUSTER_TYPES,
     REDACTED,
@@ -89,7 +91,11 @@ def record_program(
     runtime_settings.SETTINGS.outputs.clear()
     pulumi.runtime.set_all_config(values)
     pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    _sync_await(run_pulumi_func(lambda: declare(stack_plan)))
+
+    def program() -> None:
+        declare(stack_plan)
+
+    _sync_await(run_pulumi_func(program))
     if monitor.duplicates:
         raise PlanInputError(
             f"Duplicate resource URN '{monitor.duplicates[0]}'; try giving it a unique name "
@@ -121,33 +127,38 @@ def _json_value(value: Any) -> Any:
 
 def _ordered(resources: list[RecordedResource]) -> list[RecordedResource]:
     """Resources in a stable order that, like a real export, lists every resource after its
-    parent, provider and dependencies (registration order under mocks varies run to run)."""
+    parent, provider and dependencies (registration order under mocks varies run to run):
+    among those ready, the smallest URN first. A cycle raises graphlib.CycleError rather than
+    silently dropping the resources on it."""
     by_urn = {res.urn: res for res in resources}
-    before: dict[str, set[str]] = {}
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
     for res in resources:
         needs = {res.parent, res.provider.rsplit("::", 1)[0], *res.dependencies}
-        before[res.urn] = {urn for urn in needs if urn in by_urn and urn != res.urn}
-    ready = sorted(urn for urn, needs in before.items() if not needs)
+        sorter.add(res.urn, *(urn for urn in needs if urn in by_urn and urn != res.urn))
+    sorter.prepare()
+    ready = list(sorter.get_ready())
     heapq.heapify(ready)
-    dependents: dict[str, list[str]] = {}
-    for urn, needs in before.items():
-        for need in needs:
-            dependents.setdefault(need, []).append(urn)
     ordered: list[RecordedResource] = []
     while ready:
         urn = heapq.heappop(ready)
         ordered.append(by_urn[urn])
-        for dependent in dependents.get(urn, []):
-            before[dependent].discard(urn)
-            if not before[dependent]:
-                heapq.heappush(ready, dependent)
+        sorter.done(urn)
+        for now_ready in sorter.get_ready():
+            heapq.heappush(ready, now_ready)
     return ordered
 
 
 def export_document(stack: str, resources: list[RecordedResource]) -> dict[str, Any]:
     """The plan in the shape of `pulumi stack export` (deployment version 3)."""
     entries = []
-    for res in _ordered(resources):
+    try:
+        ordered = _ordered(resources)
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(exc.args[1]) if len(exc.args) > 1 else str(exc)
+        raise PlanInputError(
+            f"resources depend on each other in a cycle, so no deployment order exists: {cycle}"
+        ) from None
+    for res in ordered:
         entry: dict[str, Any] = {"urn": res.urn, "custom": res.custom, "type": res.type}
         if res.id:
             entry["id"] = res.id
@@ -263,7 +274,14 @@ def plan_stack(stack: str, stack_file: Path | None = None) -> PlanResult:
     """Read, validate (ConfigError/PlanInputError on a mistake) and record one stack."""
     values = read_stack_file(stack_file or default_stack_file(stack))
     stack_plan = load(values)
-    return PlanResult(stack, stack_plan, record_program(stack, stack_plan, values))
+    resources = record_program(stack, stack_plan, values)
+    try:
+        check_engine_rules(resources)  # what the mocks accept but the engine refuses
+    except EngineRuleError as exc:
+        raise PlanInputError(
+            f"{stack}: the Pulumi engine would refuse this program:\n" + "\n".join(exc.problems)
+        ) from None
+    return PlanResult(stack, stack_plan, resources)
 
 
 @dataclass

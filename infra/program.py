@@ -60,7 +60,7 @@ class StackPlan:
 class DeclaredCluster:
     name: str
     cloud: str
-    component: pulumi.ComponentResource
+    component: EksCluster | GkeCluster
     release: CiliumRelease | None
     policies: NetworkPolicies | None
 
@@ -88,7 +88,7 @@ def _check_policies_fit(
     """Rules that need both the cluster's Cilium settings and its traffic policies."""
     settings = cluster.cilium_settings
     where = f"{NAMESPACE}:clusters[{index}].trafficPolicies"
-    problems = []
+    problems: list[str] = []
     if settings is None:  # dataplane-v2 is refused by the cluster model already
         return problems
     if policies.has_l7 and not settings.envoy:
@@ -163,6 +163,7 @@ def _declare_cluster(
     environment = plan.config.environment
     # What differs per cloud: the component, and the one fact its Cilium values need extra.
     component: EksCluster | GkeCluster
+    extra: dict[str, Any]
     if isinstance(cluster, EksClusterConfig):
         component = EksCluster(cluster.name, cluster, environment)
         extra = {"operator_role_arn": component.operator_role_arn}
@@ -194,7 +195,7 @@ def _declare_cluster(
             # EKS: before any node (node groups need a CNI to turn ACTIVE), so no waiting for
             # pods. GKE: after the node pools, waiting for the pods (see CiliumRelease).
             waits_for_pods=not eks,
-            after=[] if eks else list(component.node_pools),
+            after=list(component.node_pools) if isinstance(component, GkeCluster) else [],
             # Cilium is per cluster; parenting keeps the URN tree cluster -> release.
             opts=pulumi.ResourceOptions(parent=component),
         )

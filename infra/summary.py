@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from components.catalog import DEFAULT_CHART_VERSION
+from components.catalog import DEFAULT_CHART_VERSION, next_minor
 from infra.config import StackConfig
 from infra.findings_log import short_urn
 from infra.rehearsal import creation_phases
@@ -41,7 +41,6 @@ _FOLD_AFTER = 10
 # (policy-report.json in the artifact has them all).
 _MAX_FINDINGS = 100
 _STACK = "(stack)"
-_NEXT_MINOR = "1.17.18"
 
 
 @dataclass(frozen=True)
@@ -221,10 +220,15 @@ def _end_of_patches(s: SummaryInputs) -> list[str]:
     if not old:
         return []
     which = ", ".join(f"{md_code(name, table=False)} ({version})" for name, version in old)
+    target = next_minor(old[0][1])
+    move = (
+        f"change, `cilium.version: {target}`, when ready."
+        if target
+        else "change when ready (add the next minor to the catalog first: `meshless digests`)."
+    )
     return [
         "> [!WARNING]",
-        f"> Cilium 1.16 gets no upstream patches any more: {which}. Move with one reviewed "
-        f"change, `cilium.version: {_NEXT_MINOR}`, when ready.",
+        f"> Cilium 1.16 gets no upstream patches any more: {which}. Move with one reviewed {move}",
         "",
     ]
 

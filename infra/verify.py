@@ -148,17 +148,17 @@ def check_kube_proxy(kube: KubeReader, want: ClusterExpectations) -> CheckResult
             "pass",
             "DaemonSet kube-system/kube-proxy: NotFound; no kube-proxy pods",
         )
-    found = []
+    present = []
     if daemonset is not None:
         desired = (daemonset.get("status") or {}).get("desiredNumberScheduled", 0)
-        found.append(f"DaemonSet kube-system/kube-proxy exists ({desired} desired)")
+        present.append(f"DaemonSet kube-system/kube-proxy exists ({desired} desired)")
     if names:
-        found.append(f"pods {_few(names)}")
+        present.append(f"pods {_few(names)}")
     return CheckResult(
         "kube-proxy",
         title,
         "fail",
-        "; ".join(found) + ". Delete it (and the kube-proxy EKS add-on, if any): it fights "
+        "; ".join(present) + ". Delete it (and the kube-proxy EKS add-on, if any): it fights "
         "Cilium's kube-proxy replacement for Services",
     )
 

@@ -92,10 +92,10 @@ def _server(gw: ConvertedGateway, server: dict[str, Any], at: str, seen: set[Any
                 "an exact or *.domain hostname",
             )
             continue
-        key = (number, listener_proto, hostname)
-        if key in seen:
+        listener_key = (number, listener_proto, hostname)
+        if listener_key in seen:
             continue
-        seen.add(key)
+        seen.add(listener_key)
         listener: dict[str, Any] = {
             "name": f"{listener_proto.lower()}-{number}-{len(gw.listeners)}",
             "port": number,

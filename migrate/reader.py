@@ -168,14 +168,20 @@ def _documents(path: Path, label: str) -> Iterator[tuple[int, Any]]:
         )
 
 
+def _text(data: dict[str, Any], key: str, default: str = "") -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else default
+
+
 def _object(label: str, doc: int, data: Any) -> IstioObject | Unreadable:
     if not isinstance(data, dict):
         return Unreadable(label, doc, "", "", ("not a Kubernetes object (a mapping)",))
-    kind = data.get("kind") if isinstance(data.get("kind"), str) else ""
-    api_version = data.get("apiVersion") if isinstance(data.get("apiVersion"), str) else ""
-    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-    name = meta.get("name") if isinstance(meta.get("name"), str) else ""
-    namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else "default"
+    kind = _text(data, "kind")
+    api_version = _text(data, "apiVersion")
+    raw_meta = data.get("metadata")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+    name = _text(meta, "name")
+    namespace = _text(meta, "namespace", "default")
     problems = []
     if not kind or not api_version:
         problems.append("apiVersion and kind are required")
@@ -187,7 +193,8 @@ def _object(label: str, doc: int, data: Any) -> IstioObject | Unreadable:
         return Unreadable(label, doc, kind, name, tuple(problems))
     group, _, version = api_version.rpartition("/")
     if kind not in KNOWN_KINDS or group != KNOWN_KINDS[kind]:
-        spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
+        raw_spec = data.get("spec")
+        spec = raw_spec if isinstance(raw_spec, dict) else {}
         return IstioObject(label, doc, api_version, kind, namespace, name, spec, known=False)
     versions = _NETWORKING_VERSIONS if group == _NETWORKING else _SECURITY_VERSIONS
     if version not in versions:

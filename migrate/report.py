@@ -74,7 +74,7 @@ class Report:
 
     @property
     def counts(self) -> dict[str, int]:
-        counts = Counter(o.status for o in self.objects)
+        counts: Counter[str] = Counter(o.status for o in self.objects)
         out = {s: counts.get(s, 0) for s in STATUSES[:3]}
         out["unreadable"] = len(self.unreadable)
         out["input"] = sum(out.values())

@@ -200,7 +200,8 @@ def convert_operation(op: dict[str, Any], at: str) -> tuple[Operation | None, li
     if not methods and not paths:
         return Operation(ports, None), []
     http = []
-    for path_rule in paths or [None]:
+    path_rules: list[dict[str, str] | None] = [*paths] if paths else [None]
+    for path_rule in path_rules:
         entry: dict[str, Any] = {}
         if methods:
             entry["method"] = tuple(methods)

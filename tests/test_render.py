@@ -17,7 +17,7 @@ from rich.console import Console
 
 from components.eks import EksClusterConfig
 from components.gke import GkeClusterConfig
-from infra.findings_log import annotations, finding_blocks, print_findings
+from infra.findings_log import annotation_lines, finding_blocks, print_findings
 from infra.gate import GateReport, Violation
 from infra.render import PLACEHOLDER, gh_data, gh_property, md_code, md_text, split_finding
 from infra.stack_lines import POLICY_KEYS, StackFileIndex
@@ -179,13 +179,13 @@ class TestAnnotations:
         path.write_text(STACK)
         index = StackFileIndex(path, "Pulumi.staging.yaml")
         v = _violation("x: 100% wrong,\nreally. Set kubeProxyReplacement: true")
-        (line,) = annotations([v], lambda _v: index.locate("stg-eks-usw2", _v.policy_name))
+        (line,) = annotation_lines([v], lambda _v: index.locate("stg-eks-usw2", _v.policy_name))
         assert line.startswith(
             "::error file=Pulumi.staging.yaml,line=8,title=kube-proxy-replacement-strict (mandatory)::"
         )
         assert "100%25 wrong," in line and "\n" not in line
         assert gh_property("a:b,c%") == "a%3Ab%2Cc%25" and gh_data("a\r\nb") == "a%0D%0Ab"
-        (advisory,) = annotations([Violation("p", "advisory", "", "m")])
+        (advisory,) = annotation_lines([Violation("p", "advisory", "", "m")])
         assert advisory.startswith("::warning title=p (advisory)::")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from components.catalog import known_versions, next_minor
 from infra.diff import PlanDiff, Violation
 from infra.plan import read_stack_file
 from infra.program import load
@@ -101,6 +102,9 @@ def test_counts_and_warning(config: Any) -> None:
     )
     summary = render_summary(inputs(config))
     assert summary.count("> [!WARNING]") == 1 and summary.count("no upstream patches") == 1
+    # The suggested target is the catalog's newest patch of the next minor, not a literal.
+    newest_next = [v for v in known_versions() if v.startswith("1.17.")][-1]
+    assert f"`cilium.version: {newest_next}`" in summary
     assert "| `kubernetes:helm.sh/v3:Release` | 1 |" in summary
     assert (
         "### stg-gke-usc1 (gke): 0 resources\n" in summary and summary.count("| resource type") == 1
@@ -123,3 +127,10 @@ def test_many_findings_stay_inside_a_comment(config: Any) -> None:
     report = {"mandatory": 300, "advisory": 0, "violations": many}
     summary = render_summary(inputs(config, report=report))
     assert len(summary) < 65_000 and "…and 200 more in `policy-report.json`" in summary
+
+
+def test_next_minor_from_the_catalog() -> None:
+    versions = known_versions()
+    newest_117 = [v for v in versions if v.startswith("1.17.")][-1]
+    assert next_minor("1.16.5") == next_minor("1.16.19") == newest_117
+    assert next_minor(versions[-1]) is None

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+from components.traffic.regex import compile_re2
+
 __all__ = [
     "DNS_SERVER",
     "Decision",
@@ -238,11 +240,9 @@ def _expression(operator: str, have: str | None, values: tuple[str, ...]) -> boo
 
 
 @lru_cache(maxsize=4096)
-def _regex(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern)
-    except re.error:
-        return None
+def _regex(pattern: str) -> Any:
+    """Compiled by RE2, the engine Envoy matches with (Python's ``re`` differs: ``\\pN``)."""
+    return compile_re2(pattern)
 
 
 def _full(pattern: str | None, value: str | None) -> bool:
@@ -434,7 +434,7 @@ class _Policy:
         for direction in ("ingress", "egress"):
             has_rules = bool(rules[direction] or rules[f"{direction}Deny"])
             value = explicit.get(direction)
-            default_deny[direction] = has_rules if value is None else bool(value)  # type: ignore[index]
+            default_deny[direction] = has_rules if value is None else bool(value)
         selector = _Selector.parse(spec.get("endpointSelector"), namespace)
         return cls(label, namespace, selector, rules, default_deny)
 

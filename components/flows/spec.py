@@ -47,12 +47,9 @@ from components.traffic import (
     Name,
     PolicySet,
     TrafficPolicyError,
-    _display,
-    _LineLoader,
-    _repo_root,
-    _Source,
-    _validation_problems,
 )
+from components.traffic.source import _display, _repo_root, _Source, _validation_problems
+from components.traffic.yaml_lines import _LineLoader
 
 __all__ = [
     "ExpectedFlow",
@@ -288,7 +285,9 @@ class _Resolver:
         request = _request(spec)
         if spec.to.kind == "platform":
             calls = cloud_identity_calls(self.platform)
-            targets = [(_platform_end(call, self.platform), call.port) for call in calls]
+            targets: list[tuple[Endpoint | None, int | None]] = [
+                (_platform_end(call, self.platform), call.port) for call in calls
+            ]
         else:
             port = self._port(spec, (*loc, "port"))
             targets = [(self._end(spec.to, (*loc, "to")), port)]

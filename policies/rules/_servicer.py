@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from inspect import isawaitable
-from typing import Any
+from typing import Any, cast
 
 import pulumi_policy.policy as sdk
 from google.protobuf import json_format
@@ -72,9 +72,13 @@ def _props(message: Any) -> Any:
 class TypedAnalyzerServicer(sdk._PolicyAnalyzerServicer):
     """See the module docstring."""
 
+    def _sdk(self, name: str) -> Any:
+        """One of the SDK servicer's private (name-mangled) attributes, e.g. ``policies``."""
+        return getattr(self, f"_PolicyAnalyzerServicer__{name}")
+
     @property
     def _policies(self) -> list[Any]:
-        return self._PolicyAnalyzerServicer__policies  # the SDK's name-mangled attribute
+        return self._sdk("policies")
 
     def _run(self, policy: Any, args: Any, report: Any, response: Any) -> None:
         """The SDK's per-policy call, its async support and its two answers kept as they are."""
@@ -82,12 +86,12 @@ class TypedAnalyzerServicer(sdk._PolicyAnalyzerServicer):
             result = policy.validate(args, report)
             if isawaitable(result):
                 loop = asyncio.new_event_loop()
-                task = asyncio.Task(result, loop=loop)
+                task: asyncio.Task[Any] = asyncio.Task(cast(Any, result), loop=loop)
                 loop.run_until_complete(task)
                 loop.close()
         except UnknownValueError as e:
-            name = self._PolicyAnalyzerServicer__policy_pack_name
-            version = self._PolicyAnalyzerServicer__policy_pack_version
+            name = self._sdk("policy_pack_name")
+            version = self._sdk("policy_pack_version")
             response.diagnostics.append(
                 proto.AnalyzeDiagnostic(
                     policyName=policy.name,
@@ -149,7 +153,7 @@ class TypedAnalyzerServicer(sdk._PolicyAnalyzerServicer):
                 opts,
                 provider,
                 self._get_policy_config(policy.name),
-                self._PolicyAnalyzerServicer__stack_tags,
+                self._sdk("stack_tags"),
             )
             self._run(policy, args, report, response)
         return response
@@ -203,7 +207,7 @@ class TypedAnalyzerServicer(sdk._PolicyAnalyzerServicer):
             args = StackValidationArgs(
                 resources,
                 self._get_policy_config(policy.name),
-                self._PolicyAnalyzerServicer__stack_tags,
+                self._sdk("stack_tags"),
             )
             self._run(policy, args, report, response)
         return response
@@ -211,4 +215,4 @@ class TypedAnalyzerServicer(sdk._PolicyAnalyzerServicer):
 
 def install() -> None:
     """Make ``PolicyPack`` serve with TypedAnalyzerServicer (call before ``PolicyPack(...)``)."""
-    sdk._PolicyAnalyzerServicer = TypedAnalyzerServicer
+    sdk._PolicyAnalyzerServicer = TypedAnalyzerServicer  # type: ignore[misc]

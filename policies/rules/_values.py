@@ -48,7 +48,7 @@ UNKNOWNS: Final = frozenset(
     }
 )
 
-# What the offline gate (infra/gate.py) puts where a stack export holds only a secret's
+# What the offline gate (infra/gate/messages.py) puts where a stack export holds only a secret's
 # ciphertext: the value exists but cannot be read without the stack's secrets provider. It
 # counts as unknown (a value that must be literal fails; a computed one is skipped by its
 # owner) and secret-values-readable reports it. The engine itself never sends it: during

@@ -62,17 +62,19 @@ def _as_v4(network: ipaddress.IPv6Network) -> ipaddress.IPv4Network | None:
 
 
 def _overlap(a: Network, b: Network) -> int:
-    if a.version != b.version or not a.overlaps(b):  # type: ignore[arg-type]
+    if a.version != b.version or not a.overlaps(b):
         return 0
     return min(a.num_addresses, b.num_addresses)  # CIDRs overlap only by containment
 
 
-def _public(networks: Iterable[Network], version: int) -> int:
-    collapsed = list(ipaddress.collapse_addresses(networks))  # type: ignore[arg-type]
-    if version == 4:
-        total = sum(n.num_addresses for n in collapsed)
-        return total - sum(_overlap(n, r) for n in collapsed for r in _NOT_PUBLIC_V4)
-    return sum(_overlap(n, _GLOBAL_UNICAST_V6) for n in collapsed)
+def _public_v4(networks: Iterable[ipaddress.IPv4Network]) -> int:
+    collapsed = list(ipaddress.collapse_addresses(networks))
+    total = sum(n.num_addresses for n in collapsed)
+    return total - sum(_overlap(n, r) for n in collapsed for r in _NOT_PUBLIC_V4)
+
+
+def _public_v6(networks: Iterable[ipaddress.IPv6Network]) -> int:
+    return sum(_overlap(n, _GLOBAL_UNICAST_V6) for n in ipaddress.collapse_addresses(networks))
 
 
 def open_coverage(cidrs: Iterable[str]) -> str | None:
@@ -93,7 +95,7 @@ def open_coverage(cidrs: Iterable[str]) -> str | None:
                 v6.append(network)
         else:
             v4.append(network)
-    public_v4, public_v6 = _public(v4, 4), _public(v6, 6)
+    public_v4, public_v6 = _public_v4(v4), _public_v6(v6)
     if public_v4 >= OPEN_IPV4_ADDRESSES:
         share = public_v4 / 2**32
         return (

@@ -113,12 +113,12 @@ def _validate_images_pinned(res: Resource, report: Report, _config: Mapping[str,
                 "the image as repository[:tag]@sha256:<digest> or remove the container"
             )
     for slot, block in _slots_to_check(values, version):
-        problem = _pinning_problem(slot, block, values)
-        if problem:
-            key = _digest_key(slot, values) or "digest"
+        pinning = _pinning_problem(slot, block, values)
+        if pinning:
+            digest_key = _digest_key(slot, values) or "digest"
             report(
                 f"{label}: the {slot.component} image ({slot.path}) is not pinned by digest: "
-                f"{problem}. Set {slot.path}.useDigest: true and {slot.path}.{key} to the "
+                f"{pinning}. Set {slot.path}.useDigest: true and {slot.path}.{digest_key} to the "
                 "catalog's sha256 for this chart version (policies/data/cilium-images.json)"
             )
 

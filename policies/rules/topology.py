@@ -42,6 +42,13 @@ _STACK_ROOT = "pulumi:pulumi:Stack"
 class Cluster:
     resource: Resource
     releases: list[Resource] = field(default_factory=list)
+    #: Helm releases on this cluster's provider whose properties the engine did not send: during
+    #: `pulumi preview` of a new cluster the Kubernetes provider's kubeconfig is unknown, and the
+    #: engine then hands AnalyzeStack an empty property bag for every resource on that provider
+    #: (pulumi sdk/v3 go/common/resource/plugin/provider_plugin.go, Create: "if !pcfg.known ...
+    #: return CreateResponse{}"). Found by `make conformance`; a release always has a chart, so
+    #: empty means "not known yet", not "not Cilium".
+    unverified: list[Resource] = field(default_factory=list)
 
     @property
     def cloud(self) -> str:
@@ -83,6 +90,11 @@ class Topology:
             owner = self.owner(release)
             if owner is not None:
                 owner.releases.append(release)
+        for release in self.resources:
+            if release.type == HELM_RELEASE and not release.props:
+                owner = self.owner(release)
+                if owner is not None:
+                    owner.unverified.append(release)
 
     def _cluster_anchors(self) -> dict[str, Cluster]:
         """Component URN -> the one cluster resource directly under it."""

@@ -57,7 +57,7 @@ def _validate_one_release(
                 "release or switch the cluster to mode 'cilium'",
                 cluster.resource.urn,
             )
-        elif cluster.mode == "cilium" and count != 1:
+        elif cluster.mode == "cilium" and count != 1 and not (count == 0 and cluster.unverified):
             report(
                 f"{cluster.label} needs exactly one Cilium release on its Kubernetes provider; "
                 f"found {count} ({names}). Without one the nodes stay tainted and have no "
@@ -94,6 +94,8 @@ def _validate_coredns(
         if addon.type != EKS_ADDON or addon.props.get("addonName") != "coredns":
             continue
         cluster = topology.owner(addon)
+        if cluster is not None and not cluster.releases and cluster.unverified:
+            continue  # preview of a new cluster: its releases' values are not known yet
         if cluster is None or not cluster.releases:
             where = cluster.label if cluster else "no identifiable cluster"
             report(
@@ -154,6 +156,8 @@ def _policy_problem(policy: Resource, topology: Topology) -> str | None:
         )
     if cluster.mode == "dataplane-v2":
         return _dataplane_v2_problem(policy, cluster)
+    if not cluster.releases and cluster.unverified:
+        return None  # preview of a new cluster: its releases' values are not known yet
     if not cluster.releases:
         return (
             f"{kind} '{policy.name}' targets {cluster.label}, which has no Cilium release; "

@@ -194,12 +194,35 @@ class TestExitCodes:
         err = " ".join(capsys.readouterr().err.split())
         for words in (
             "'no-such-policy' is not a policy of meshless-guardrails",
-            'enforcementLevel "blocking" is not one of',
+            'helm-release-fails-safely.enforcementLevel must be one of ["advisory", '
+            '"mandatory", "remediate", "disabled"], got "blocking"',
             'cluster-deletion-protection.environment must be one of ["staging", "prod"]',
-            "cilium-digests-match-catalog.allowedDigests must be a array",
+            "cilium-digests-match-catalog.allowedDigests: 'sha256:x' is not of type 'array'",
             "unknown property 'colour'",
         ):
             assert words in err
+
+    def test_policy_config_patterns_hold_offline(self, tmp_path, stack, capsys) -> None:
+        """The pack's schema patterns hold before Configure, as the engine would hold them."""
+        path = _write(tmp_path, "export.json", stack.export())
+        good = "sha256:" + "0" * 64
+        bad = _write(
+            tmp_path,
+            "bad.json",
+            {
+                "cilium-digests-match-catalog": {"allowedDigests": [good, "sha256:abc"]},
+                "cilium-image-registries": {"allowedRegistries": ["https://quay.io/cilium"]},
+            },
+        )
+        assert _exit_code(path, policy_config=bad) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "cilium-digests-match-catalog.allowedDigests[1]: 'sha256:abc' does not match" in err
+        assert "cilium-image-registries.allowedRegistries[0]: 'https://quay.io/cilium'" in err
+        assert good not in err
+        fine = _write(
+            tmp_path, "ok.json", {"cilium-digests-match-catalog": {"allowedDigests": [good]}}
+        )
+        assert _exit_code(path, policy_config=fine) == 0
 
 
 class TestLibraryApi:

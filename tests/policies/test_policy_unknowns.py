@@ -180,3 +180,36 @@ class TestExportSecrets:
         stack.set(EKS_RELEASE, "values.kubeProxyReplacement", secret)
         hits = gate.run(stack).of("kube-proxy-replacement-strict")
         assert hits and "unknown" in hits[0].message
+
+
+# The stack policies that look for a cluster's Cilium release and what it waits for.
+RELEASE_WIRING = (
+    "cluster-has-one-cilium-release",
+    "eks-coredns-after-cilium",
+    "network-policies-after-cilium",
+    "deploy-rehearsal",
+)
+
+
+def test_preview_of_a_new_cluster_does_not_block_on_empty_releases(gate, stack) -> None:
+    """`pulumi preview` of a new cluster: the Kubernetes provider's kubeconfig is unknown, so
+    the engine sends the releases (and everything else on that provider) to AnalyzeStack with
+    no properties at all (seen in `make conformance`). The wiring policies and the deploy
+    rehearsal must not report "no Cilium release" then; `pulumi up` checks them with the real
+    values."""
+    assert not gate.run(stack).of("deploy-rehearsal")  # the compliant stack rehearses clean
+    for name in (EKS_RELEASE, GKE_RELEASE):
+        stack[name]["inputs"] = {}
+    findings = gate.run(stack)
+    for policy in RELEASE_WIRING:
+        assert not findings.of(policy), findings.text
+
+
+def test_a_cluster_without_any_release_still_fails(gate, stack) -> None:
+    stack.remove(EKS_RELEASE)
+    findings = gate.run(stack)
+    assert [
+        v
+        for v in findings.of("cluster-has-one-cilium-release")
+        if v.enforcement_level == "mandatory"
+    ]

@@ -17,7 +17,7 @@ from google.protobuf import json_format
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import EnforcementLevel
 
-from infra.gate import _Messages
+from infra.gate.messages import Requests
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
 # Resource and stack policies of several concerns report on this stack (see the resource tests).
@@ -54,7 +54,7 @@ def test_typed_servicer_answers_as_the_sdk_does(stack: Any) -> None:
         stack.set(resource, path, value)
     stack.remove("gke-main-cilium-release")  # what the stack policies look for
     resources = stack.resources
-    messages = _Messages(resources)
+    messages = Requests(resources)
     stock, typed = _servicers()
     assert type(typed) is not type(stock)
     reported = 0
