@@ -1,31 +1,32 @@
 """Offline plan time of a stack whose clusters carry N generated services' traffic policies.
 
-    python benchmarks/plan_services.py [--stack prod] [--counts 127 1270] [--repeat 3]
+    python benchmarks/plan_services.py [--stack prod] [--counts 127 1270] [--repeat 3] [--no-flows]
 
 For each N: writes N services with benchmarks/generate_services.py into out/bench/services-N,
 points every cluster of Pulumi.<stack>.yaml that has ``trafficPolicies`` at that folder (in
 out/bench/Pulumi.<stack>-N.yaml), times loading + rendering the policies in this process,
 times evaluating the generated flows.yaml against the rendered policies (loading and resolving
-the flows, then the evaluator alone), and times the whole offline plan (`meshless plan`, a
-fresh process, gate and flow check included) next to the floor of importing the SDKs the
-program uses. Medians of --repeat runs. Prints a table; exits 1 if a plan does not pass (exit
-code other than 0) or a generated flow is not what the policies do.
+the flows, then the evaluator alone; --no-flows skips these), and times the whole offline plan
+(`meshless plan`, a fresh process, gate and flow check included) next to the gate alone and
+the floor (benchmarks/floor.py: load the SDK classes of the plan's resources and register as
+many under mocks), in turn in one run (benchmarks/measure.py), with the ratio plan/floor.
+Medians of --repeat rounds; at --rss-at services (1270) also the peak RSS of the plan and of
+its policy pack. Prints a table; exits 1 if a plan does not pass (exit code other than 0) or a
+generated flow is not what the policies do.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 from generate_services import write
+from measure import HEADER, peak_rss_line, row, side_by_side
 
 from components.flows.check import check_flows
 from components.flows.spec import load_flows
@@ -35,12 +36,6 @@ from components.traffic import load_policy_folder
 
 REPO = Path(__file__).resolve().parents[1]
 
-# What the program imports before it registers anything (as benchmarks/plan.py measures it).
-IMPORT_FLOOR = (
-    "import pulumi, pulumi_aws.ec2, pulumi_aws.eks, pulumi_aws.iam, pulumi_aws.kms, "
-    "pulumi_gcp.compute, pulumi_gcp.container, pulumi_gcp.kms, pulumi_kubernetes.helm.v3, "
-    "pulumi_kubernetes.apiextensions, pydantic"
-)
 CNP_TYPE = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
 
 
@@ -66,23 +61,6 @@ def median_seconds(run: Any, repeat: int) -> float:
     return statistics.median(times)
 
 
-def plan_once(stack: str, file: Path) -> tuple[float, int, int]:
-    """One offline plan in a fresh process: seconds, exit code, CNPs in resources.json."""
-    with tempfile.TemporaryDirectory() as out:
-        command = [sys.executable, "-m", "infra.cli", "plan", "--stack", stack]
-        command += ["--stack-file", str(file), "--out", out]
-        start = time.perf_counter()
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
-        seconds = time.perf_counter() - start
-        resources_file = Path(out) / "resources.json"
-        if done.returncode not in (0, 1) or not resources_file.exists():
-            print(done.stdout[-2000:], done.stderr[-2000:], sep="\n", file=sys.stderr)
-            return seconds, done.returncode, 0
-        document = json.loads(resources_file.read_text())
-        resources = document.get("deployment", document).get("resources", [])
-        return seconds, done.returncode, sum(1 for r in resources if r.get("type") == CNP_TYPE)
-
-
 def flow_times(folder: Path, repeat: int) -> tuple[int, float, float, int]:
     """Flows count, seconds to load + resolve them, seconds to evaluate them, failures."""
     policies = load_policy_folder(folder)
@@ -100,38 +78,40 @@ def main() -> int:
     parser.add_argument("--stack", default="prod")
     parser.add_argument("--counts", type=int, nargs="+", default=[127, 1270])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--rss-at", type=int, default=1270, help="print peak RSS of plan and pack at this count"
+    )
+    parser.add_argument("--no-flows", action="store_true", help="skip the in-process flow timings")
     args = parser.parse_args()
     bench = REPO / "out" / "bench"
     bench.mkdir(parents=True, exist_ok=True)
 
-    floor = median_seconds(
-        lambda: subprocess.run([sys.executable, "-c", IMPORT_FLOOR], check=True), args.repeat
-    )
-    print(f"import floor (SDKs only): {floor:.2f} s (median of {args.repeat})")
-    print(
-        f"{'services':>8} {'clusters':>8} {'CNPs':>6} {'load+render s':>13} {'flows':>6} "
-        f"{'flows load s':>12} {'eval s':>7} {'plan s':>7} {'ratio':>6}  exit"
-    )
+    print(f"medians of {args.repeat} rounds of plan, gate, floor (fresh processes, one run)")
     failed = False
+    results = []
     for count in args.counts:
         folder = bench / f"services-{count}"
         write(count, folder, force=True)
         file = bench / f"Pulumi.{args.stack}-{count}.yaml"
-        clusters = stack_file(args.stack, folder.relative_to(REPO).as_posix(), file)
-        in_process = median_seconds(
-            lambda f=folder: render_policies(load_policy_folder(f)), args.repeat
-        )
-        flows, flows_load, flows_eval, flow_failures = flow_times(folder, args.repeat)
-        failed |= flow_failures > 0
-        runs = [plan_once(args.stack, file) for _ in range(args.repeat)]
-        seconds = statistics.median(r[0] for r in runs)
-        codes = sorted({r[1] for r in runs})
-        cnps = runs[-1][2]
-        failed |= codes != [0]
-        print(
-            f"{count:>8} {clusters:>8} {cnps:>6} {in_process:>13.2f} {flows:>6} "
-            f"{flows_load:>12.2f} {flows_eval:>7.2f} {seconds:>7.2f} {seconds / floor:>6.2f}  {codes}"
-        )
+        stack_file(args.stack, folder.relative_to(REPO).as_posix(), file)
+        if not args.no_flows:
+            in_process = median_seconds(
+                lambda f=folder: render_policies(load_policy_folder(f)), args.repeat
+            )
+            flows, flows_load, flows_eval, flow_failures = flow_times(folder, args.repeat)
+            failed |= flow_failures > 0
+            print(
+                f"{count} services: load+render {in_process:.2f} s, {flows} flows: load "
+                f"{flows_load:.2f} s, evaluate {flows_eval:.2f} s, {flow_failures} not as expected",
+                flush=True,
+            )
+        result = side_by_side(args.stack, file, args.repeat, rss=count == args.rss_at)
+        failed |= result.codes() != [0]
+        results.append((count, result))
+        print(HEADER)
+        print(row(f"{args.stack}+{count}", result), flush=True)
+        if count == args.rss_at:
+            print(peak_rss_line(result), flush=True)
     return 1 if failed else 0
 
 

@@ -437,9 +437,8 @@ def run(
     mandatory violation or an expected flow the policies do not honour);
     raises ConfigError / PlanInputError for bad input (exit 2), before writing anything."""
     from infra.chart_render import RenderError, find_helm
-    from infra.findings_log import emit_annotations, print_findings
     from infra.gate import GateError, load_policy_config
-    from infra.summary import verdict_line
+    from infra.pack_early import EarlyPack
 
     check_stack_name(stack)
     policy_file = _policy_config_for(stack, policy_config)
@@ -452,9 +451,23 @@ def run(
         helm = find_helm()  # before anything is written: no half plan without renders
     except RenderError as exc:
         raise PlanInputError(str(exc)) from None
-    result = plan_stack(stack, stack_file)
     target = out_dir or (REPO_ROOT / "out" / stack)
-    _check_target(target)
+    with EarlyPack(policy_file, stack=stack, project=PROJECT) as early:
+        result = plan_stack(stack, stack_file)
+        _check_target(target)
+        done = _write_staged(result, target, early, policy_file, compare, upgrade_from, helm)
+    return _report(stack, stack_file, target, done, console)
+
+
+def _write_staged(
+    result: PlanResult,
+    target: Path,
+    early: Any,
+    policy_file: Path | None,
+    compare: Path | None,
+    upgrade_from: Path | None,
+    helm: Any,
+) -> _Written:
     # Everything is written into a fresh folder beside the target and moved into place only
     # once every step (renders, gate, flows) has run: an error leaves the old plan untouched.
     try:
@@ -463,11 +476,21 @@ def run(
     except OSError as exc:
         raise PlanInputError(f"{target}: cannot write the plan there ({exc.strerror})") from None
     try:
-        done = _write_all(result, staging, policy_file, compare, upgrade_from or compare, helm)
+        done = _write_all(
+            result, staging, early, policy_file, compare, upgrade_from or compare, helm
+        )
         _replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    return done
+
+
+def _report(stack: str, stack_file: Path | None, target: Path, done: _Written, console: Any) -> int:
+    """The console's account of a written plan, and the exit code."""
+    from infra.findings_log import emit_annotations, print_findings
+    from infra.summary import verdict_line
+
     failed_flows = [r for r in done.flows if not r.ok]
     if console is not None:
         console.print(
@@ -548,6 +571,7 @@ class _Written:
 def _write_all(
     result: PlanResult,
     target: Path,
+    early: Any,
     policy_file: Path | None,
     compare: Path | None,
     upgrade_from: Path | None,
@@ -570,7 +594,10 @@ def _write_all(
     manifests += releases.objects
 
     try:
-        report = run_gate(resources, policy_config=policy_file, stack=stack, project=PROJECT)
+        pack = early.session()  # started while the program recorded (infra/pack_early.py)
+        report = run_gate(
+            resources, policy_config=policy_file, stack=stack, project=PROJECT, pack=pack
+        )
     except GateError as exc:
         raise PlanInputError(str(exc)) from None
     report_json = report.to_json()

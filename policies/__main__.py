@@ -7,6 +7,11 @@ policies/config/prod.json``; offline, ``uv run meshless gate out/prod/resources.
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 from rules import ALL_POLICIES
+from rules._servicer import install
+
+# Serve with the SDK's analyzer minus its per-policy conversion of every resource (see
+# rules/_servicer.py): same answers; at 1,270 services the gate runs about 5x faster.
+install()
 
 PolicyPack(
     name="meshless-guardrails",

@@ -22,6 +22,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from ._servicer import TypedResourcePolicy, TypedStackPolicy
 from ._values import plain
 
 __all__ = [
@@ -86,9 +87,10 @@ def resource_policy(
     applies_to: TypeFilter,
     config_schema: PolicyConfigSchema | None = None,
 ) -> ResourceValidationPolicy:
-    """A resource policy whose validator only sees resources ``applies_to`` accepts (the
-    filter runs before the properties are copied: the engine calls every policy for every
-    resource, and most policies care about one or two types)."""
+    """A resource policy whose validator only sees resources ``applies_to`` accepts. The
+    engine calls every policy for every resource and most policies care about one or two
+    types: the pack's servicer (see _servicer.py) asks the filter before it converts the
+    properties at all, and the validator asks it again for a servicer that did not."""
 
     def _validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if not applies_to(args.resource_type):
@@ -109,12 +111,13 @@ def resource_policy(
         except Exception as exc:  # the pack must answer with a violation, never a gRPC error
             report(_internal_error(name, exc))
 
-    return ResourceValidationPolicy(
+    return TypedResourcePolicy(
         name=name,
         description=description,
         validate=_validate,
         enforcement_level=enforcement_level,
         config_schema=config_schema,
+        applies_to=applies_to,
     )
 
 
@@ -139,7 +142,8 @@ def stack_policy(
     config_schema: PolicyConfigSchema | None = None,
 ) -> StackValidationPolicy:
     """A stack policy; ``needs_props`` says whose properties it reads (the others arrive with
-    empty props but with their edges: parent, provider, dependencies)."""
+    empty props but with their edges: parent, provider, dependencies). The pack's servicer
+    converts only the properties some stack policy reads (see _servicer.py)."""
 
     def _validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         try:
@@ -148,10 +152,11 @@ def stack_policy(
         except Exception as exc:  # see resource_policy
             report_violation(_internal_error(name, exc), None)
 
-    return StackValidationPolicy(
+    return TypedStackPolicy(
         name=name,
         description=description,
         validate=_validate,
         enforcement_level=enforcement_level,
         config_schema=config_schema,
+        needs_props=needs_props,
     )

@@ -1,0 +1,117 @@
+"""The floor of an offline plan: load the SDK classes a plan's resources use, register N resources.
+
+    python benchmarks/floor.py N [resources.json]
+
+The SDKs load their class modules lazily and that load dominates small plans, so the least any
+offline plan of these resources can cost in this interpreter is: import the module of every
+resource class the plan uses (as the SDK's own resource-module registry names them), then
+register N resources of the plan's types (the plan's type mix, cycled to N) under Pulumi's
+mocks, each a bare registration with no inputs. Time it as a fresh process (`benchmarks/
+plan.py` and `plan_services.py` do, next to the plan and the gate). Prints what it loaded and
+registered; resources.json defaults to out/prod/resources.json.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+
+REPO = Path(__file__).resolve().parents[1]
+STACK_TYPE = "pulumi:pulumi:Stack"
+# Packages whose Python SDK is not pulumi_<package>.
+_SDK_MODULES = {"kubernetes": "pulumi_kubernetes"}
+# A Kubernetes custom resource (CiliumNetworkPolicy, ...) has no SDK class of its own: the
+# program registers it through apiextensions.CustomResource.
+_CUSTOM_RESOURCE = ("pulumi_kubernetes.apiextensions", "CustomResource")
+
+
+class _Mocks(pulumi_mocks.Mocks):
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
+        return {}, []
+
+
+def _class_of(typ: str) -> tuple[str, str] | None:
+    """(module, class) of a type token's SDK class, or None for component/stack types."""
+    package, middle, name = [*typ.split(":"), "", ""][:3]
+    sdk = _SDK_MODULES.get(package, f"pulumi_{package}")
+    if package == "pulumi" and middle == "providers":
+        return _SDK_MODULES.get(name, f"pulumi_{name}"), "Provider"
+    try:
+        importlib.import_module(sdk)  # registers the package's resource modules
+    except ImportError:
+        return None
+    for module in (middle, middle.split("/")[0]):
+        key = rpc._module_key(package, module)  # the SDK's own registry (private)
+        for registered in rpc._RESOURCE_MODULES.get(key, []):
+            info = getattr(registered, "mod_info", None)
+            if info and typ in info.get("classes", {}):
+                return info["fqn"], info["classes"][typ]
+    return _CUSTOM_RESOURCE if package == "kubernetes" else None
+
+
+def load_classes(types: set[str]) -> list[str]:
+    """Import every SDK class the types use; return 'module.Class' for each."""
+    loaded = set()
+    for typ in sorted(types):
+        found = _class_of(typ)
+        if found is not None:
+            module, name = found
+            getattr(importlib.import_module(module), name)
+            loaded.add(f"{module}.{name}")
+    return sorted(loaded)
+
+
+def register(count: int, plan_types: list[tuple[str, bool]]) -> None:
+    """Register ``count`` bare resources of the plan's types under mocks."""
+    pulumi_mocks.set_mocks(_Mocks(), project="floor", stack="floor", preview=False)
+
+    def program() -> None:
+        for index in range(count):
+            typ, custom = plan_types[index % len(plan_types)]
+            if custom:
+                pulumi.CustomResource(typ, f"r{index}", {})
+            else:
+                pulumi.ComponentResource(typ, f"r{index}")
+
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    _sync_await(run_pulumi_func(program))
+
+
+def main(argv: list[str]) -> int:
+    if not argv or not argv[0].isdigit() or len(argv) > 2:
+        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
+        return 2
+    count = int(argv[0])
+    path = Path(argv[1]) if len(argv) > 1 else REPO / "out" / "prod" / "resources.json"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(
+            f"floor: cannot read {path}: {exc}; run `make plan STACK=prod` first", file=sys.stderr
+        )
+        return 2
+    resources = document.get("deployment", document).get("resources", [])
+    plan_types = [(r["type"], bool(r.get("custom"))) for r in resources if r["type"] != STACK_TYPE]
+    if not plan_types:
+        print(f"floor: {path} lists no resources", file=sys.stderr)
+        return 2
+    classes = load_classes({typ for typ, _ in plan_types})
+    register(count, plan_types)
+    print(f"floor: {len(classes)} SDK classes loaded, {count} resources registered")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,166 @@
+"""Plan, gate and floor of one stack file, side by side, as fresh processes in one run.
+
+Shared by benchmarks/plan.py and benchmarks/plan_services.py. Each repeat runs the three in
+turn (plan, then gate on the plan's resources.json, then the floor for the same resources), so
+a machine that slows down mid-run slows all three alike; the figures are medians of the
+repeats, and only their ratio compares across runs (absolute seconds drift by a third on a
+shared machine).
+
+- plan: `meshless plan` (program under mocks, writing, renders, the gate, flows, summary);
+- gate: `meshless gate` on that plan's resources.json with the stack's policy config (its own
+  interpreter start and imports included);
+- floor: `benchmarks/floor.py N resources.json` (see there).
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+_PACK_MARK = "pulumi.policy"
+
+
+@dataclass
+class Run:
+    seconds: float
+    returncode: int
+    # Peak resident set (VmHWM, MiB) of the process and of the policy pack it started.
+    peak_mib: float = 0.0
+    pack_peak_mib: float = 0.0
+    stderr: str = ""
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            text = (task / "children").read_text()
+            found += [int(p) for p in text.split()]
+    except OSError:
+        pass
+    return found
+
+
+def _hwm_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
+def _is_pack(pid: int) -> bool:
+    try:
+        return _PACK_MARK in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+def run(command: list[str], *, rss: bool = False) -> Run:
+    """Run ``command`` from the repository; with ``rss``, poll its and its policy pack's peak
+    resident set (VmHWM only grows, so a poll every 50 ms misses at most the last 50 ms)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    peaks = {"plan": 0.0, "pack": 0.0}
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            peaks["plan"] = max(peaks["plan"], _hwm_mib(process.pid))
+            for child in _children(process.pid):
+                if _is_pack(child):
+                    peaks["pack"] = max(peaks["pack"], _hwm_mib(child))
+            stop.wait(0.05)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    if rss:
+        poller.start()
+    _, stderr = process.communicate()
+    seconds = time.perf_counter() - start
+    stop.set()
+    if rss:
+        poller.join()
+    return Run(seconds, process.returncode, peaks["plan"], peaks["pack"], stderr)
+
+
+@dataclass
+class SideBySide:
+    resources: int
+    plan: list[Run] = field(default_factory=list)
+    gate: list[Run] = field(default_factory=list)
+    floor: list[Run] = field(default_factory=list)
+
+    @staticmethod
+    def median(runs: list[Run]) -> float:
+        return statistics.median(r.seconds for r in runs)
+
+    @property
+    def ratio(self) -> float:
+        return self.median(self.plan) / self.median(self.floor)
+
+    def codes(self) -> list[int]:
+        return sorted({r.returncode for r in self.plan})
+
+
+HEADER = (
+    f"{'plan':<14} {'resources':>9} {'plan s':>7} {'gate s':>7} {'floor s':>7} "
+    f"{'plan/floor':>10}  exit"
+)
+
+
+def row(label: str, result: SideBySide) -> str:
+    return (
+        f"{label:<14} {result.resources:>9} {result.median(result.plan):>7.2f} "
+        f"{result.median(result.gate):>7.2f} {result.median(result.floor):>7.2f} "
+        f"{result.ratio:>9.2f}x  {result.codes()}"
+    )
+
+
+def side_by_side(
+    stack: str, stack_file: Path | None, repeat: int, *, rss: bool = False
+) -> SideBySide:
+    """``repeat`` rounds of plan, gate and floor for one stack (file); medians via SideBySide."""
+    python = sys.executable
+    config = REPO / "policies" / "config" / f"{stack}.json"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "plan"
+        plan = [python, "-m", "infra.cli", "plan", "--stack", stack, "--out", str(out)]
+        if stack_file is not None:
+            plan += ["--stack-file", str(stack_file)]
+        result = SideBySide(resources=0)
+        for _ in range(repeat):
+            planned = run(plan, rss=rss)
+            result.plan.append(planned)
+            exported = out / "resources.json"
+            if planned.returncode not in (0, 1) or not exported.exists():
+                sys.stderr.write(planned.stderr[-3000:])
+                raise SystemExit(f"plan of {stack} failed with exit {planned.returncode}")
+            kept = Path(tmp) / "resources.json"
+            kept.write_bytes(exported.read_bytes())
+            result.resources = kept.read_text().count('"urn":')
+            gate = [python, "-m", "infra.cli", "gate", str(kept)]
+            if config.is_file():
+                gate += ["--policy-config", str(config)]
+            result.gate.append(run(gate))
+            floor = [python, str(REPO / "benchmarks" / "floor.py"), str(result.resources)]
+            result.floor.append(run([*floor, str(kept)]))
+        return result
+
+
+def peak_rss_line(result: SideBySide) -> str:
+    plan = max(r.peak_mib for r in result.plan)
+    pack = max(r.pack_peak_mib for r in result.plan)
+    return (
+        f"peak RSS at {result.resources} resources: plan {plan:.0f} MiB, policy pack {pack:.0f} MiB"
+    )
