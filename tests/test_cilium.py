@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import tarfile
 from functools import cache
 from pathlib import Path
@@ -28,7 +27,7 @@ from components.catalog import (
     pins_for,
 )
 from components.cilium import CiliumSettings, ClusterFacts, ProfileError, build_values
-from devtools.helm import helm_path
+from devtools.helm import template
 from infra.config import ConfigError, parse_stack_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -314,24 +313,7 @@ class TestCatalog:
 
 
 def render(values: dict[str, Any], version: str, tmp_path: Path) -> list[dict[str, Any]]:
-    values_file = tmp_path / "values.yaml"
-    values_file.write_text(yaml.safe_dump(values))
-    result = subprocess.run(
-        [
-            str(helm_path()),
-            "template",
-            "cilium",
-            str(CHARTS / f"cilium-{version}.tgz"),
-            "-n",
-            "kube-system",
-            "-f",
-            str(values_file),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return template(CHARTS / f"cilium-{version}.tgz", values, tmp_path)
 
 
 def pod_specs(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
