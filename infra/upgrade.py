@@ -15,6 +15,7 @@ that the target removed or changed (listed for the reviewer).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -29,6 +30,7 @@ HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 VALUES_DIR = REPO_ROOT / "vendor" / "cilium-chart"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _IMAGE_KEYS = ("digest", "Digest", "tag", "useDigest", "repository")
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 
 
 def _version(text: str) -> tuple[int, int, int]:
@@ -150,6 +152,15 @@ def upgrade_steps(
         if old == new:
             continue
         name = urn.rsplit("::", 1)[-1]
+        if not (_SEMVER.match(old) and _SEMVER.match(new)):
+            # e.g. a base plan from a chart given as a path: the move cannot be judged.
+            bad = UpgradeStep(name, old, new, {})
+            bad.problems.append(
+                f"release {name}: cannot compare chart versions {old!r} and {new!r} (exact "
+                "x.y.z versions only); plan against a base with exact versions"
+            )
+            steps.append(bad)
+            continue
         step = UpgradeStep(
             name,
             old,

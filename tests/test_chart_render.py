@@ -234,6 +234,19 @@ class TestUpgrade:
         assert code == 0
         assert "1.16.5 → 1.16.19 (patch upgrade)" in (out / "summary.md").read_text()
 
+    def test_unparseable_base_version_is_a_problem_not_a_crash(self) -> None:
+        from infra.upgrade import upgrade_steps
+
+        def release(version: str) -> dict[str, Any]:
+            return {
+                "urn": "urn:pulumi:s::meshless::kubernetes:helm.sh/v3:Release::c-cilium-release",
+                "type": "kubernetes:helm.sh/v3:Release",
+                "inputs": {"chart": "cilium", "version": version, "values": {}},
+            }
+
+        (step,) = upgrade_steps([release("1.16.x")], [release("1.17.18")])
+        assert "cannot compare chart versions" in step.problems[0]
+
     @pytest.mark.parametrize(
         ("base", "head", "kind"),
         [
