@@ -15,7 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from components.cloud_names import check_labels
 from components.contract import CILIUM_AGENT_NOT_READY_TAINT
-from components.open_cidrs import open_coverage
+from components.pack_rules import load_pack_module
 
 __all__ = [
     "CILIUM_AGENT_NOT_READY_TAINT",
@@ -121,7 +121,8 @@ class EndpointAccess(ConfigModel):
                     f"{cidr} opens the API server to the whole internet; list your office or "
                     "VPN ranges instead"
                 )
-        reason = open_coverage(checked)
+        # The pack's own rule (policies/rules/cidrs.py): refused here exactly as it blocks there.
+        reason = load_pack_module("cidrs").open_coverage(checked)
         if reason:
             raise ValueError(
                 f"{reason}; the API server would be open to the internet in pieces. List only "

@@ -1,32 +1,19 @@
-"""The deploy rehearsal for the offline plan's summary: the policy pack's own module, loaded
-from policies/rules/rehearsal.py (stdlib only), so the phases in summary.md come from the same
-model that gates the plan. The pack is published alone and cannot import the program; the
-program loads the pack's file instead of copying it."""
+"""The deploy rehearsal for the offline plan's summary: the policy pack's own module
+(policies/rules/rehearsal.py, loaded by components.pack_rules), so the phases in summary.md come
+from the same model that gates the plan."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from functools import cache
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from components.pack_rules import load_pack_module
+
 __all__ = ["creation_phases", "load_rehearsal", "rehearsal_of"]
 
-_FILE = Path(__file__).resolve().parents[1] / "policies" / "rules" / "rehearsal.py"
-_NAME = "meshless_rehearsal"
 
-
-@cache
 def load_rehearsal() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(_NAME, _FILE)
-    if spec is None or spec.loader is None:  # pragma: no cover - the file ships with the repo
-        raise ImportError(f"cannot load {_FILE}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[_NAME] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    return load_pack_module("rehearsal")
 
 
 def rehearsal_of(resources: list[dict[str, Any]]) -> Any:

@@ -10,9 +10,8 @@ Threshold: a list whose public part covers 2**24 IPv4 addresses or more (a /8's 
 the IPv4 internet) or 2**96 IPv6 addresses or more (a /32, a whole provider allocation) is as
 open as 0.0.0.0/0. The largest ranges a company legitimately allow-lists (its offices, VPN and
 CI egress, a cloud region's NAT) are orders of magnitude smaller; anything that size lets in
-strangers. components/open_cidrs.py applies the same rule to the stack config (the pack is
-published alone, so it keeps its own copy; tests/policies/test_policy_gate_bypass.py holds the
-two equal).
+strangers. The stack config applies this very module (components/pack_rules.py loads it), so
+the loader refuses what the gate blocks; keep it standard-library only.
 """
 
 from __future__ import annotations
