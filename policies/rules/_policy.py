@@ -26,9 +26,11 @@ from ._servicer import TypedResourcePolicy, TypedStackPolicy
 from ._values import plain
 
 __all__ = [
+    "ENVIRONMENT_CONFIG",
     "Report",
     "Resource",
     "StackReport",
+    "is_prod",
     "kubernetes_objects",
     "of_types",
     "resource_policy",
@@ -36,6 +38,26 @@ __all__ = [
 ]
 
 Report = Callable[[str], None]
+
+# Config of the policies that judge prod only; the stack's environment, unset meaning prod so a
+# missing config fails closed.
+ENVIRONMENT_CONFIG = PolicyConfigSchema(
+    properties={
+        "environment": {
+            "type": "string",
+            "enum": ["staging", "prod"],
+            "default": "prod",
+            "description": "The stack's environment; unset means prod (fail closed).",
+        }
+    }
+)
+
+
+def is_prod(config: Mapping[str, Any]) -> bool:
+    """Whether a prod-only policy applies (ENVIRONMENT_CONFIG)."""
+    return str(config.get("environment") or "prod") == "prod"
+
+
 StackReport = Callable[[str, str | None], None]
 
 

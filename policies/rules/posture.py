@@ -14,7 +14,15 @@ from typing import Any, Final
 
 from pulumi_policy import EnforcementLevel, PolicyConfigSchema
 
-from ._policy import Report, Resource, kubernetes_objects, of_types, resource_policy
+from ._policy import (
+    ENVIRONMENT_CONFIG,
+    Report,
+    Resource,
+    is_prod,
+    kubernetes_objects,
+    of_types,
+    resource_policy,
+)
 from ._values import MISSING, describe, is_unknown, iter_dicts, lookup, resource_label
 from .cidrs import open_coverage
 from .cilium import is_cilium_release
@@ -353,8 +361,7 @@ GKE_WORKLOAD_IDENTITY = resource_policy(
 
 
 def _validate_deletion_protection(res: Resource, report: Report, config: Mapping[str, Any]) -> None:
-    environment = str(config.get("environment") or "prod")
-    if environment != "prod":
+    if not is_prod(config):
         return
     value = res.props.get("deletionProtection", MISSING)
     # GKE protects clusters unless told otherwise; EKS does not.
@@ -376,16 +383,7 @@ CLUSTER_DELETION_PROTECTION = resource_policy(
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_deletion_protection,
     applies_to=_CLUSTERS,
-    config_schema=PolicyConfigSchema(
-        properties={
-            "environment": {
-                "type": "string",
-                "enum": ["staging", "prod"],
-                "default": "prod",
-                "description": "The stack's environment; unset means prod (fail closed).",
-            }
-        }
-    ),
+    config_schema=ENVIRONMENT_CONFIG,
 )
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from pulumi_policy import EnforcementLevel, PolicyConfigSchema
+from pulumi_policy import EnforcementLevel
 
-from ._policy import Report, Resource, resource_policy
+from ._policy import ENVIRONMENT_CONFIG, Report, Resource, is_prod, resource_policy
 from ._values import resource_label
 from .cilium import is_cilium_release
 from .kinds import (
@@ -45,7 +45,7 @@ def _applies(resource_type: str) -> bool:
 
 
 def _validate_protected(res: Resource, report: Report, config: Mapping[str, Any]) -> None:
-    if str(config.get("environment") or "prod") != "prod":
+    if not is_prod(config):
         return
     if res.type == HELM_RELEASE and not is_cilium_release(res.props):
         return
@@ -70,14 +70,5 @@ PROD_RESOURCES_PROTECTED = resource_policy(
     enforcement_level=EnforcementLevel.MANDATORY,
     validate=_validate_protected,
     applies_to=_applies,
-    config_schema=PolicyConfigSchema(
-        properties={
-            "environment": {
-                "type": "string",
-                "enum": ["staging", "prod"],
-                "default": "prod",
-                "description": "The stack's environment; unset means prod (fail closed).",
-            }
-        }
-    ),
+    config_schema=ENVIRONMENT_CONFIG,
 )
