@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from components.common import ConfigModel, field_error
@@ -48,8 +47,13 @@ from components.traffic import (
     PolicySet,
     TrafficPolicyError,
 )
-from components.traffic.source import _display, _repo_root, _Source, _validation_problems
-from components.traffic.yaml_lines import _LineLoader
+from components.traffic.source import (
+    _display,
+    _read_source,
+    _repo_root,
+    _Source,
+    _validation_problems,
+)
 
 __all__ = [
     "ExpectedFlow",
@@ -179,24 +183,9 @@ def find_flows_file(folder: Path) -> Path | None:
 
 
 def _parse(path: Path, label: str) -> tuple[_Source, FlowsFile | None, list[str]]:
-    source = _Source(label)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return source, None, [f"{label}: cannot read: {exc}"]
-    loader = _LineLoader(text, source.lines)
-    try:
-        source.document = loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{label}:{mark.line + 1}" if mark else label
-        return source, None, [f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]
-    finally:
-        loader.dispose()
-    problems = [
-        f"{label}:{line}: {key}: duplicate key (first at line {first}); merge the two"
-        for line, key, first in source.lines.duplicates
-    ]
+    source, problems, parsed_yaml = _read_source(path, label)
+    if not parsed_yaml:
+        return source, None, problems
     if source.document is None:
         return source, None, [f"{label}: empty file; add `flows:` with at least one flow"]
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
 from pydantic import (
     ValidationError,
 )
@@ -18,35 +17,19 @@ from components.traffic.policy_set import PolicySet
 from components.traffic.source import (
     TrafficPolicyError,
     _display,
+    _read_source,
     _repo_root,
     _Source,
     _validation_problems,
 )
-from components.traffic.yaml_lines import _LineLoader
 
 __all__ = ["load_policy_folder"]
 
 
 def _read(path: Path, label: str) -> tuple[_Source, list[ServicePolicy], list[str]]:
-    source = _Source(label)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return source, [], [f"{label}: cannot read: {exc}"]
-    loader = _LineLoader(text, source.lines)
-    try:
-        source.document = loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{label}:{mark.line + 1}" if mark else label
-        reason = getattr(exc, "problem", None) or str(exc)
-        return source, [], [f"{where}: not valid YAML: {reason}"]
-    finally:
-        loader.dispose()
-    problems = [
-        f"{label}:{line}: {key}: duplicate key (first at line {first}); merge the two"
-        for line, key, first in source.lines.duplicates
-    ]
+    source, problems, parsed_yaml = _read_source(path, label)
+    if not parsed_yaml:
+        return source, [], problems
     if source.document is None:
         return (
             source,

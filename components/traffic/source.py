@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import (
     BaseModel,
     ValidationError,
@@ -19,7 +20,7 @@ from pydantic import (
 
 from components.pydantic_errors import describe_error
 from components.traffic.model import PolicyFile
-from components.traffic.yaml_lines import _Lines
+from components.traffic.yaml_lines import _LineLoader, _Lines
 
 __all__ = ["TrafficPolicyError"]
 
@@ -143,3 +144,28 @@ def _display(path: Path, root: Path | None) -> str:
         except ValueError:
             pass
     return str(path)
+
+
+def _read_source(path: Path, label: str) -> tuple[_Source, list[str], bool]:
+    """A YAML file read with its line table, for traffic-policy and flows files alike: the
+    source, its problems (unreadable, not YAML, duplicate keys) and whether it parsed."""
+    source = _Source(label)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return source, [f"{label}: cannot read: {exc}"], False
+    loader = _LineLoader(text, source.lines)
+    try:
+        source.document = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{label}:{mark.line + 1}" if mark else label
+        reason = getattr(exc, "problem", None) or str(exc)
+        return source, [f"{where}: not valid YAML: {reason}"], False
+    finally:
+        loader.dispose()
+    problems = [
+        f"{label}:{line}: {key}: duplicate key (first at line {first}); merge the two"
+        for line, key, first in source.lines.duplicates
+    ]
+    return source, problems, True
