@@ -28,6 +28,7 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from components.gc_pause import gc_paused
 from infra import stack_file
 from infra.engine_rules import EngineRuleError, check_engine_rules
 from infra.export_format import (
@@ -95,7 +96,8 @@ def record_program(
     def program() -> None:
         declare(stack_plan)
 
-    _sync_await(run_pulumi_func(program))
+    with gc_paused():  # the recorded graph survives the plan (components/gc_pause.py)
+        _sync_await(run_pulumi_func(program))
     if monitor.duplicates:
         raise PlanInputError(
             f"Duplicate resource URN '{monitor.duplicates[0]}'; try giving it a unique name "

@@ -25,6 +25,7 @@ from components.flows.spec import (
     read_flows,
     resolve_flows,
 )
+from components.gc_pause import gc_paused
 from components.gke import GkeCluster, GkeClusterConfig
 from components.network_policy import NetworkPolicies
 from components.platform import platform_for
@@ -106,6 +107,12 @@ def _check_policies_fit(
 
 def load(values: Mapping[str, str], root: Path = REPO_ROOT) -> StackPlan:
     """Validate the whole stack; raise ConfigError with every problem. Registers nothing."""
+    # Everything loaded here lives until the plan ends (components/gc_pause.py says why).
+    with gc_paused():
+        return _load(values, root)
+
+
+def _load(values: Mapping[str, str], root: Path) -> StackPlan:
     config = parse_stack_config(raw_config(values))
     policies: dict[str, PolicySet] = {}
     flows: dict[str, list[ExpectedFlow]] = {}

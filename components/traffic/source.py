@@ -18,6 +18,7 @@ from pydantic import (
     ValidationError,
 )
 
+from components.gc_pause import gc_paused
 from components.pydantic_errors import describe_error
 from components.traffic.model import PolicyFile
 from components.traffic.yaml_lines import _LineLoader, _Lines
@@ -156,7 +157,8 @@ def _read_source(path: Path, label: str) -> tuple[_Source, list[str], bool]:
         return source, [f"{label}: cannot read: {exc}"], False
     loader = _LineLoader(text, source.lines)
     try:
-        source.document = loader.get_single_data()
+        with gc_paused():  # the node graph is large and acyclic (components/gc_pause.py)
+            source.document = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{label}:{mark.line + 1}" if mark else label
