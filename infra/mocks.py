@@ -14,8 +14,9 @@ from typing import Any
 
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.settings import get_project, get_stack
-from pulumi.runtime.sync_await import _ensure_event_loop
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from infra.engine_rules import engine_urn
 from infra.export_format import SECRET_SIG, SIG_KEY, is_secret_envelope
@@ -24,6 +25,7 @@ __all__ = ["FAKE_ACCOUNT", "MeshlessMocks", "RecordedResource", "RecordingMonito
 
 FAKE_ACCOUNT = "123456789012"
 FAKE_GCP_PROJECT_NUMBER = "987654321098"
+STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 def _hex(seed: str, length: int) -> str:
@@ -201,6 +203,15 @@ class RecordedResource:
     retain_on_delete: bool = False
 
 
+def _plain(value: Any) -> bool:
+    """Whether a deserialised value is data only: dicts, lists, strings, numbers, booleans."""
+    if isinstance(value, dict):
+        return all(_plain(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_plain(item) for item in value)
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A MockMonitor that also keeps what the engine would store: parent, provider,
     dependencies and the inputs as sent (camelCase, secrets still marked)."""
@@ -215,7 +226,16 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         _ensure_event_loop()
-        response = super().RegisterResource(request)
+        # What we optimised and why: the SDK's MockMonitor deserialises the inputs for the
+        # mocks and the record needed them deserialised again (keep_unknowns=True), a second
+        # full pass over every CiliumNetworkPolicy spec. Inputs that are plain data (no unknown,
+        # resource reference or asset; every input of a plan today) are the same either way,
+        # so one pass serves both; anything else takes the SDK's own path as before.
+        inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+        if request.type != STACK_TYPE and _plain(inputs):
+            response = self._register(request, inputs)
+        else:
+            response = super().RegisterResource(request)
         urn = response.urn
         if urn in self.recorded:
             # The engine fails the deployment here with "Duplicate resource URN '<urn>'; try
@@ -223,7 +243,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             # silently keep only the last one. Recorded, and raised once the program ends.
             self.duplicates.append(urn)
             return response
-        inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
         self.recorded[urn] = RecordedResource(
             urn=urn,
             type=request.type,
@@ -241,7 +260,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             protect=bool(request.protect),
             retain_on_delete=bool(request.retainOnDelete),
         )
-        if request.type != "pulumi:pulumi:Stack":
+        if request.type != STACK_TYPE:
             registration = self.resources.get(urn)
             if registration is not None:
                 outputs = dict(registration.state)
@@ -252,6 +271,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                         outputs[key] = {SIG_KEY: SECRET_SIG, "value": outputs[key]}
                 self.recorded[urn].outputs = outputs
         return response
+
+    def _register(self, request: Any, inputs: dict[str, Any]) -> Any:
+        """MockMonitor.RegisterResource of the pinned SDK (pulumi 3.272.0,
+        pulumi/runtime/mocks.py) with the inputs already deserialised."""
+        urn = self.make_urn(request.parent, request.type, request.name)
+        resource_args = pulumi_mocks.MockResourceArgs(
+            typ=request.type,
+            name=request.name,
+            inputs=inputs,
+            provider=request.provider,
+            resource_id=request.importId,
+            custom=request.custom or False,
+            transforms=pulumi_mocks._resolve_callbacks(request.transforms),
+        )
+        id_, state = self.mocks.new_resource(resource_args)
+        obj_proto = _sync_await(rpc.serialize_properties(state, {}))
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         _ensure_event_loop()
