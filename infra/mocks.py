@@ -285,7 +285,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             custom=request.custom or False,
             transforms=pulumi_mocks._resolve_callbacks(request.transforms),
         )
-        id_, state = self.mocks.new_resource(resource_args)
+        resource_id, state = self.mocks.new_resource(resource_args)
+        id_ = resource_id or ""  # protobuf's unset id (MeshlessMocks always gives one)
         obj_proto = _sync_await(rpc.serialize_properties(state, {}))
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, state)
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_, object=obj_proto)

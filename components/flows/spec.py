@@ -34,7 +34,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from components.common import ConfigModel, field_error
-from components.flows.evaluate import Endpoint, Flow, Request
+from components.flows.model import Endpoint, Flow, Request
 from components.platform import Platform, cloud_identity_calls
 from components.traffic import (
     FLOWS_FILES,
