@@ -26,7 +26,8 @@ class _Lines:
                 line = self.keys.get(id(node), {}).get(part, line)
                 node = node[part]
             elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-                line = self.items.get(id(node), [line] * len(node))[part]
+                items = self.items.get(id(node))
+                line = items[part] if items is not None else line
                 node = node[part]
             else:
                 break
@@ -36,6 +37,9 @@ class _Lines:
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+_STR = "tag:yaml.org,2002:str"
+
+
 class _LineLoader(_BaseLoader):
     """A safe loader that records lines in a ``_Lines`` table and reports duplicate keys
     (plain PyYAML silently keeps the last one)."""
@@ -43,6 +47,28 @@ class _LineLoader(_BaseLoader):
     def __init__(self, stream: str, lines: _Lines) -> None:
         super().__init__(stream)
         self.table = lines
+        self.resolved: dict[tuple[str, Any], str] = {}
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        """The tag of a node, remembered per scalar text for this document: the parser asks
+        for every scalar, and a flows file repeats the same keys and values thousands of
+        times. Safe because the safe loader has no path resolvers (the tag depends only on
+        the text and its style)."""
+        if kind is not yaml.ScalarNode:
+            return str(super().resolve(kind, value, implicit))
+        key = (value, implicit)
+        tag = self.resolved.get(key)
+        if tag is None:
+            tag = self.resolved[key] = super().resolve(kind, value, implicit)
+        return tag
+
+
+def _constructed(loader: _LineLoader, node: yaml.Node) -> Any:
+    """A node's value; a plain string is its own text (what PyYAML's str constructor returns),
+    taken without the constructor's bookkeeping, which dominated loading 1270 services."""
+    if type(node) is yaml.ScalarNode and node.tag == _STR:
+        return node.value
+    return loader.construct_object(node)
 
 
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[dict[Any, Any]]:
@@ -56,7 +82,12 @@ def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[dict
         if key_node.value in seen:
             loader.table.duplicates.append((line, key_node.value, seen[key_node.value]))
         seen[key_node.value] = line
-    data.update(loader.construct_mapping(node))
+    if all(type(k) is yaml.ScalarNode and k.tag == _STR for k, _v in node.value):
+        # String keys only (no merge key to flatten): what construct_mapping builds.
+        for key_node, value_node in node.value:
+            data[key_node.value] = _constructed(loader, value_node)
+    else:
+        data.update(loader.construct_mapping(node))
     # Locations name keys as written; plain scalars are their own text.
     loader.table.keys[id(data)] = {
         k.value: k.start_mark.line + 1 for k, _v in node.value if isinstance(k, yaml.ScalarNode)
@@ -66,7 +97,10 @@ def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[dict
 def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Iterator[list[Any]]:
     data: list[Any] = []
     yield data
-    data.extend(loader.construct_sequence(node))
+    if isinstance(node, yaml.SequenceNode):
+        data.extend(_constructed(loader, item) for item in node.value)
+    else:
+        data.extend(loader.construct_sequence(node))  # PyYAML's "expected a sequence node"
     loader.table.items[id(data)] = [item.start_mark.line + 1 for item in node.value]
 
 
