@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 __all__ = [
@@ -45,9 +46,9 @@ class Endpoint:
     def is_pod(self) -> bool:
         return self.entity is None
 
-    @property
+    @cached_property
     def entities(self) -> frozenset[str]:
-        """The entity names that select this endpoint (row 6)."""
+        """The entity names that select this endpoint (row 6); asked per rule and flow."""
         if self.is_pod or self.entity in _IN_CLUSTER:
             own = {self.entity} if self.entity else set()
             return frozenset({*own, "cluster", "all"})
