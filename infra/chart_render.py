@@ -29,6 +29,7 @@ import yaml
 
 from components.catalog import pins_for
 from infra.export_format import HELM_RELEASE, StackExport
+from infra.manifests import slug
 from infra.program import REPO_ROOT
 
 __all__ = [
@@ -215,10 +216,7 @@ def redact_secret(obj: dict[str, Any]) -> dict[str, Any]:
 def _file_name(obj: dict[str, Any]) -> str:
     meta = obj.get("metadata") or {}
     parts = [str(obj.get("kind")), str(meta.get("namespace") or "cluster"), str(meta.get("name"))]
-    return (
-        "-".join("".join(c if c.isalnum() or c in "-_." else "-" for c in p).lower() for p in parts)
-        + ".yaml"
-    )
+    return "-".join(slug(p) for p in parts) + ".yaml"
 
 
 def write_rendered(releases: list[RenderedRelease], manifests: Path) -> int:

@@ -307,6 +307,8 @@ class StackExport:
             r if isinstance(r, dict) else dict(r) for r in resources
         ]
         self.by_urn: dict[str, dict[str, Any]] = {r["urn"]: r for r in self.resources}
+        # Computed up front (one walk per ancestor chain): the plan's threads share the index.
+        self.owners: dict[str, str | None] = self._owners()
 
     @classmethod
     def of(cls, resources: StackExport | Iterable[Mapping[str, Any]]) -> StackExport:
@@ -331,8 +333,7 @@ class StackExport:
         """The resources whose parent is ``urn``, in export order."""
         return list(self._children.get(urn, ()))
 
-    @cached_property
-    def owners(self) -> dict[str, str | None]:
+    def _owners(self) -> dict[str, str | None]:
         """URN -> the name of its nearest cluster component ancestor (None: outside clusters)."""
         owners: dict[str, str | None] = {}
         for res in self.resources:

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,6 @@ __all__ = [
     "record_program",
     "run",
     "stack_file_locator",
-    "write_plan",
 ]
 
 PROJECT = "meshless"
@@ -95,25 +95,6 @@ def record_program(
             "config produce the same resource name)"
         )
     return list(monitor.recorded.values())
-
-
-def write_plan(result: PlanResult, out_dir: Path) -> tuple[StackExport, int]:
-    """Write resources.json and manifests/ into a fresh out_dir; return the export and how
-    many manifest files were written."""
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    return _write_into(result, out_dir)
-
-
-def _write_into(result: PlanResult, out_dir: Path) -> tuple[StackExport, int]:
-    (out_dir / "manifests").mkdir(parents=True, exist_ok=True)
-    try:
-        document = export_document(result.stack, result.resources)
-    except ExportError as exc:
-        raise PlanInputError(str(exc)) from None
-    write_export(out_dir / "resources.json", document)
-    export = StackExport(document["deployment"]["resources"])
-    return export, write_manifests(export, out_dir / "manifests")
 
 
 def default_stack_file(stack: str) -> Path:
@@ -312,6 +293,23 @@ def _dump(path: Path, data: Any) -> None:
     path.write_bytes(dump_json(data))
 
 
+def _gate(job: _Job, export: StackExport) -> Any:
+    """The policy pack's report on the plan (the pack was started while the program recorded)."""
+    from infra.gate import GateError, run_gate
+
+    try:
+        pack = job.early.session()  # infra/pack_early.py
+        return run_gate(
+            export.resources,
+            policy_config=job.policy_file,
+            stack=job.result.stack,
+            project=PROJECT,
+            pack=pack,
+        )
+    except GateError as exc:
+        raise PlanInputError(str(exc)) from None
+
+
 def _write_all(job: _Job, target: Path) -> _Written:
     """Every output file of the plan into ``target`` (the staging folder)."""
     # Imported here: the gate starts the policy pack, the diff and graph are only for output.
@@ -319,26 +317,33 @@ def _write_all(job: _Job, target: Path) -> _Written:
     from infra.chart_render import RenderError
     from infra.compare import compare_with
     from infra.flows import check_plan_flows
-    from infra.gate import GateError, run_gate
     from infra.graph import render_mermaid
     from infra.release_checks import release_checks
     from infra.summary import SummaryInputs, render_summary
 
     result, stack = job.result, job.result.stack
-    export, manifests = _write_into(result, target)
     try:
-        releases = release_checks(export, job.helm, target, job.upgrade_from, result.plan.config)
-    except RenderError as exc:
+        document = export_document(stack, result.resources)
+    except ExportError as exc:
         raise PlanInputError(str(exc)) from None
-    manifests += releases.objects
-
-    try:
-        pack = job.early.session()  # started while the program recorded (infra/pack_early.py)
-        report = run_gate(
-            export.resources, policy_config=job.policy_file, stack=stack, project=PROJECT, pack=pack
+    export = StackExport(document["deployment"]["resources"])
+    # The gate (mostly the pack's process on the second core, this thread waiting on gRPC) and
+    # the Helm renders (subprocesses) run beside the writing below; each result is awaited
+    # where it is first needed, and every thread has ended before this function returns.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="plan") as pool:
+        gate = pool.submit(_gate, job, export)
+        renders = pool.submit(
+            release_checks, export, job.helm, target, job.upgrade_from, result.plan.config
         )
-    except GateError as exc:
-        raise PlanInputError(str(exc)) from None
+        write_export(target / "resources.json", document)
+        manifests = write_manifests(export, target / "manifests")
+        flow_results = check_plan_flows(result.plan, export)
+        try:
+            releases = renders.result()
+        except RenderError as exc:
+            raise PlanInputError(str(exc)) from None
+        manifests += releases.objects
+        report = gate.result()
     report_json = report.to_json()
     _dump(target / "policy-report.json", report_json)
 
@@ -360,8 +365,6 @@ def _write_all(job: _Job, target: Path) -> _Written:
         release_problems=len(releases.problems),
     )
     summary = render_summary(inputs)
-    # Expected flows (flows.yaml beside each cluster's policies) against the recorded CNPs.
-    flow_results = check_plan_flows(result.plan, export)
     failed_flows = [r for r in flow_results if not r.ok]
     _dump(
         target / "flows-report.json",
