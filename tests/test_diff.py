@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from infra import export_format as wire
 from infra.diff import (
     SECRET_MARKER,
     DiffInputError,
@@ -22,7 +23,7 @@ from infra.export_format import document_of
 
 STACK = "staging"
 PREFIX = f"urn:pulumi:{STACK}::meshless::"
-SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+SECRET = {wire.SIG_KEY: wire.SECRET_SIG}
 
 
 def urn(type_chain: str, name: str) -> str:
@@ -269,7 +270,7 @@ class TestSecrets:
     """Secret plaintext never reaches the summary; changes to secrets still show."""
 
     def envelope(self, plaintext: str) -> dict[str, str]:
-        return {**SECRET_SIG, "plaintext": json.dumps(plaintext)}
+        return {**SECRET, "plaintext": json.dumps(plaintext)}
 
     def test_changed_secret_shows_marker_only(self, tmp_path: Path) -> None:
         b_res, h_res = base_resources(), base_resources()
@@ -289,8 +290,8 @@ class TestSecrets:
         assert compare_plans(b, h).is_empty
 
     def test_encrypted_secrets_compare_equal(self) -> None:
-        before = {"urn": "u", "inputs": {"k": {**SECRET_SIG, "ciphertext": "v1:aaa"}}}
-        after = {"urn": "u", "inputs": {"k": {**SECRET_SIG, "ciphertext": "v1:bbb"}}}
+        before = {"urn": "u", "inputs": {"k": {**SECRET, "ciphertext": "v1:aaa"}}}
+        after = {"urn": "u", "inputs": {"k": {**SECRET, "ciphertext": "v1:bbb"}}}
         assert diff_inputs(before, after) is None
 
     def test_redacted_exports_compare_equal(self) -> None:

@@ -19,14 +19,14 @@ from typing import Any
 import pytest
 
 from components.eks_nodes import node_user_data
-from infra.export_format import document_of
+from infra.export_format import UNKNOWN_SENTINEL, document_of
 from infra.gate import PolicyPackSession, Violation
 
 REPO = Path(__file__).resolve().parents[2]
 PACK_DIR = REPO / "policies"
 CONFIG_DIR = PACK_DIR / "config"
 CATALOG = PACK_DIR / "data" / "cilium-images.json"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+UNKNOWN = UNKNOWN_SENTINEL
 UNKNOWN_BOOL = "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7"
 UNKNOWN_OBJECT = "dd056dcd-154b-4c76-9bd3-c8f88648b5ff"
 VERSION = "1.16.19"

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from components.common import EndpointAccess
 from infra.cli import app
+from infra.export_format import SECRET_SIG, SIG_KEY
 
 
 def _pack_module(name: str) -> ModuleType:
@@ -39,8 +40,6 @@ DIGEST_A = "sha256:" + "a" * 64
 EKS_RELEASE = "eks-main-cilium-release"
 GKE_RELEASE = "gke-main-cilium-release"
 ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
-SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 UNPINNED = "registry.example.com/sidecar:1.0"
 PINNED = f"registry.example.com/sidecar:1.0@{DIGEST_A}"
 

@@ -11,11 +11,12 @@ import base64
 import pytest
 
 from components.eks_nodes import NETWORKD_CONF_PATH, NETWORKD_NETWORK_PATH, node_user_data
+from infra.export_format import UNKNOWN_SENTINEL
 
 POLICY = "eks-node-launch-template"
 GROUP = "eks-main-general"
 TEMPLATE = "eks-main-general-nodes"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown-value sentinel
+UNKNOWN = UNKNOWN_SENTINEL  # the engine's unknown-value sentinel
 
 
 def _user_data_input(user_data: str) -> str:
