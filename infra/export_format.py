@@ -24,9 +24,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NotRequired, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import orjson
+
+if TYPE_CHECKING:  # the mocks import this module; only their type is needed here
+    from infra.mocks import RecordedResource
 
 __all__ = [
     "CLUSTER_TYPES",
@@ -101,23 +104,6 @@ class ExportError(ValueError):
 # -- the writer -------------------------------------------------------------------------------
 
 
-class Recorded(Protocol):
-    """What the writer needs of a recorded resource (infra/mocks.py RecordedResource)."""
-
-    urn: str
-    type: str
-    custom: bool
-    id: str
-    parent: str
-    provider: str
-    dependencies: list[str]
-    property_dependencies: dict[str, list[str]]
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-    protect: bool
-    retain_on_delete: bool
-
-
 def _json_value(value: Any) -> Any:
     """Mock-monitor values in `pulumi stack export` form (secrets redacted, unknowns marked)."""
     if isinstance(value, str) or value is None or value is True or value is False:
@@ -141,7 +127,7 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def _ordered(resources: Sequence[Recorded]) -> list[Recorded]:
+def _ordered(resources: Sequence[RecordedResource]) -> list[RecordedResource]:
     """Resources in a stable order that, like a real export, lists every resource after its
     parent, provider and dependencies (registration order under mocks varies run to run):
     among those ready, the smallest URN first. A cycle raises graphlib.CycleError rather than
@@ -154,7 +140,7 @@ def _ordered(resources: Sequence[Recorded]) -> list[Recorded]:
     sorter.prepare()
     ready = list(sorter.get_ready())
     heapq.heapify(ready)
-    ordered: list[Recorded] = []
+    ordered: list[RecordedResource] = []
     while ready:
         urn = heapq.heappop(ready)
         ordered.append(by_urn[urn])
@@ -164,7 +150,7 @@ def _ordered(resources: Sequence[Recorded]) -> list[Recorded]:
     return ordered
 
 
-def _entry(res: Recorded) -> dict[str, Any]:
+def _entry(res: RecordedResource) -> dict[str, Any]:
     entry: dict[str, Any] = {"urn": res.urn, "custom": res.custom, "type": res.type}
     if res.id:
         entry["id"] = res.id
@@ -187,7 +173,7 @@ def _entry(res: Recorded) -> dict[str, Any]:
     return entry
 
 
-def export_document(stack: str, resources: Sequence[Recorded]) -> dict[str, Any]:
+def export_document(stack: str, resources: Sequence[RecordedResource]) -> dict[str, Any]:
     """The plan in the shape of `pulumi stack export` (deployment version 3); ExportError if
     the resources depend on each other in a cycle (no deployment order exists)."""
     try:
