@@ -4,7 +4,7 @@ The user data is checked the way the node reads it: EC2 hands it to cloud-init a
 multi-part, nodeadm reads the NodeConfig part (validated against its CRD schema, vendored from
 awslabs/amazon-eks-ami), and the shell script writes systemd-networkd files (parsed as INI and
 held to keys the systemd man pages document; the script itself passes `bash -n`). Nothing here
-boots a node: what AWS and systemd do with the files is cited in components/eks_nodes.py.
+boots a node: what AWS and systemd do with the files is cited in components/eks/user_data.py.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import jsonschema
 import pytest
 import yaml
 
-from components.eks_nodes import (
+from components.eks.user_data import (
     INSTANCE_INFO_PATH,
     NETWORKD_CONF_PATH,
     NETWORKD_NETWORK_PATH,
