@@ -17,7 +17,16 @@ from typing import Any
 
 import pytest
 
+from tests.recording import record_program
+
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def record() -> Callable[..., Any]:
+    """Run a small program under the offline plan's mocks and recording monitor
+    (infra/mocks.py) and return what it registered: tests/recording.py ``record_program``."""
+    return record_program
 
 
 @pytest.fixture(scope="session")
