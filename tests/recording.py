@@ -86,8 +86,9 @@ def record_program(
     a fresh runtime (no root Stack, no outputs left from an earlier run), ``config`` as the
     engine passes it, and the engine's refusal of a duplicate URN. An exception of the program
     propagates; pass ``monitor`` to look at what was registered before it."""
-    mocks = MeshlessMocks()
-    monitor = monitor or UnitTestMonitor(mocks)
+    if monitor is None:
+        monitor = UnitTestMonitor(MeshlessMocks())
+    mocks = monitor.mocks
     runtime_settings.ROOT.set(None)
     runtime_settings.SETTINGS.rpc_manager.clear()
     runtime_settings.SETTINGS.outputs.clear()
