@@ -12,14 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import settings as runtime_settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from infra.export_format import is_secret_envelope
-from infra.mocks import MeshlessMocks, RecordedResource, RecordingMonitor
+from infra.mocks import MeshlessMocks, RecordedResource, RecordingMonitor, run_recorded
 
 __all__ = ["Recording", "UnitTestMonitor", "is_secret", "record_program", "reveal"]
 
@@ -82,18 +78,11 @@ def record_program(
     config: dict[str, str] | None = None,
     monitor: UnitTestMonitor | None = None,
 ) -> Recording:
-    """Run ``program`` under the plan's mocks, the way infra/plan.py runs the whole program:
-    a fresh runtime (no root Stack, no outputs left from an earlier run), ``config`` as the
-    engine passes it, and the engine's refusal of a duplicate URN. An exception of the program
-    propagates; pass ``monitor`` to look at what was registered before it."""
-    if monitor is None:
-        monitor = UnitTestMonitor(MeshlessMocks())
-    mocks = monitor.mocks
-    runtime_settings.ROOT.set(None)
-    runtime_settings.SETTINGS.rpc_manager.clear()
-    runtime_settings.SETTINGS.outputs.clear()
-    pulumi.runtime.set_all_config(config or {})
-    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    _sync_await(run_pulumi_func(program))
+    """Run ``program`` under the plan's mocks, the way infra/plan.py runs the whole program
+    (infra/mocks.py ``run_recorded``: a fresh runtime, ``config`` as the engine passes it),
+    and refuse a duplicate URN as the engine does. An exception of the program propagates;
+    pass ``monitor`` to look at what was registered before it."""
+    monitor = monitor or UnitTestMonitor(MeshlessMocks())
+    run_recorded(program, project=PROJECT, stack=stack, config=config or {}, monitor=monitor)
     assert not monitor.duplicates, f"the engine refuses duplicate URNs: {monitor.duplicates}"
     return Recording(list(monitor.recorded.values()), monitor.ignore_changes)
