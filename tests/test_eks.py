@@ -1,170 +1,45 @@
-"""EKS without kube-proxy and without the VPC CNI: what the component asks AWS for, in which
-order, and the config it refuses.
+"""EKS without kube-proxy and without the VPC CNI: what the component asks AWS for, and in
+which order.
 
-Component tests build an ``EksCluster`` the way infra/program.py does (constructor, a Cilium
-release on its provider, ``add_node_groups``, ``add_addons``) under the offline plan's own mocks
-and recording monitor (infra/mocks.py, through the ``record`` fixture of tests/conftest.py), and
-assert on the inputs and options each resource was registered with, as the engine would receive
-them. Config tests are plain pydantic validation through the stack parser. The clusters come
-from tests/fixtures/eks-clusters.yaml, a stack file in the shape of Pulumi.<stack>.yaml.
+Each test builds an ``EksCluster`` the way infra/program.py does (constructor, a Cilium release
+on its provider, ``add_node_groups``, ``add_addons``) under the offline plan's own mocks and
+recording monitor (infra/mocks.py, through the ``build_eks`` fixture of tests/conftest.py), and
+asserts on the inputs and options each resource was registered with, as the engine would
+receive them. The clusters come from tests/fixtures/eks-clusters.yaml, a stack file in the
+shape of Pulumi.<stack>.yaml.
 
-The nodes' user data (networkd files, NodeConfig schema) is tested in tests/test_eks_nodes.py,
-the whole program's order on the real stacks in tests/test_plan.py.
+Elsewhere: node groups, launch templates and user data in tests/test_eks_nodes.py, the config
+the component refuses in tests/test_eks_config.py, the whole program on the real stacks in
+tests/test_plan.py.
 """
 
 from __future__ import annotations
 
-import base64
-import email
 import ipaddress
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
-from typing import Any
 
-import pulumi
-import pulumi_kubernetes as k8s
 import pytest
-import yaml
 
-from components.cilium import ENI_PREFIX_DELEGATION
 from components.common import type_token
-from components.eks import CILIUM_OPERATOR_ENI_ACTIONS, EksCluster, EksClusterConfig
-from components.eks.user_data import instance_limits, max_pods
-from infra.config import ConfigError, parse_stack_config
-from infra.mocks import RecordedResource
-from tests.recording import Recording, is_secret, reveal
-
-FIXTURE = Path(__file__).parent / "fixtures" / "eks-clusters.yaml"
+from components.eks import CILIUM_OPERATOR_ENI_ACTIONS
+from tests.cluster_builds import EksBuilt, eks
+from tests.cluster_builds import eks_raw as raw_cluster
+from tests.recording import is_secret
 
 COMPONENT = type_token("aws", "EksCluster")
-CLUSTER = "aws:eks/cluster:Cluster"
-NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 ADDON = "aws:eks/addon:Addon"
-ROLE = "aws:iam/role:Role"
 SUBNET = "aws:ec2/subnet:Subnet"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 RELEASE = "kubernetes:helm.sh/v3:Release"
-TAINT = {"key": "node.cilium.io/agent-not-ready", "value": "true", "effect": "NO_EXECUTE"}
+
+Build = Callable[..., EksBuilt]
 
 
-# --- building a cluster under the plan's mocks -------------------------------------------------
-
-
-@dataclass
-class Built:
-    """One EksCluster, its node groups and add-ons, after every registration finished."""
-
-    recording: Recording
-    name: str
-
-    def of_type(self, typ: str) -> list[RecordedResource]:
-        return self.recording.of_type(typ)
-
-    def one(self, typ: str) -> RecordedResource:
-        return self.recording.one(typ)
-
-    def named(self, typ: str, name: str) -> RecordedResource:
-        return self.recording.named(typ, name)
-
-    def ignore_changes(self, resource: RecordedResource) -> list[str]:
-        return self.recording.ignore_changes[resource.urn]
-
-    @property
-    def component(self) -> RecordedResource:
-        return self.one(COMPONENT)
-
-    @property
-    def cluster(self) -> RecordedResource:
-        return self.one(CLUSTER)
-
-    @property
-    def groups(self) -> list[RecordedResource]:
-        return self.of_type(NODE_GROUP)
-
-    def group(self, pool: str) -> RecordedResource:
-        return self.named(NODE_GROUP, f"{self.name}-{pool}")
-
-    def template(self, pool: str) -> RecordedResource:
-        return self.named(LAUNCH_TEMPLATE, f"{self.name}-{pool}")
-
-    def role(self, suffix: str) -> RecordedResource:
-        return self.named(ROLE, f"{self.name}-{suffix}")
-
-    @property
-    def addons(self) -> list[RecordedResource]:
-        return self.of_type(ADDON)
-
-    @property
-    def kubeconfig(self) -> dict[str, Any]:
-        return json.loads(reveal(self.component.outputs["kubeconfig"]))
-
-
-Build = Callable[..., Built]
-
-
-def _program(config: EksClusterConfig, environment: str, stage: str) -> None:
-    """What infra/program.py does with the component, up to ``stage``."""
-    component = EksCluster(config.name, config, environment)
-    if stage == "cluster":
-        return
-    # The CNI's release, as the program installs it: on the cluster's provider, no wait.
-    cni = k8s.helm.v3.Release(
-        f"{config.name}-cilium-release",
-        k8s.helm.v3.ReleaseArgs(
-            chart="cilium", version="1.16.19", namespace="kube-system", skip_await=True
-        ),
-        opts=pulumi.ResourceOptions(provider=component.provider),
-    )
-    groups = component.add_node_groups([cni])
-    component.add_addons(list(groups))
-
-
-@pytest.fixture(scope="module")
-def build(record: Callable[..., Recording]) -> Build:
-    """``build(config, environment="staging", stage="addons")``, each once per module."""
-
-    @cache
-    def built(config_json: str, environment: str, stage: str) -> Built:
-        config = EksClusterConfig.model_validate_json(config_json)
-        recording = record(lambda: _program(config, environment, stage), stack=environment)
-        return Built(recording, config.name)
-
-    def build(config: EksClusterConfig, environment: str = "staging", stage: str = "addons"):
-        return built(config.model_dump_json(by_alias=True), environment, stage)
-
-    return build
-
-
-# --- configs -----------------------------------------------------------------------------------
-
-
-@cache
-def _fixture() -> dict[str, Any]:
-    return yaml.safe_load(FIXTURE.read_text())["config"]
-
-
-def raw_cluster(name: str = "eks-vpc") -> dict[str, Any]:
-    """A deep copy of a fixture cluster, as the user wrote it (camelCase)."""
-    clusters = _fixture()["meshless:clusters"]
-    return json.loads(json.dumps(next(c for c in clusters if c["name"] == name)))
-
-
-def eks(name: str = "eks-vpc", **changes: Any) -> EksClusterConfig:
-    raw = raw_cluster(name)
-    raw.update(changes)
-    return EksClusterConfig.model_validate(raw)
-
-
-def stack_error(cluster: dict[str, Any]) -> str:
-    """The one problem the stack parser reports for a stack of just this cluster."""
-    with pytest.raises(ConfigError) as caught:
-        parse_stack_config({"environment": "staging", "clusters": [cluster]})
-    (problem,) = caught.value.problems
-    return problem
+@pytest.fixture
+def build(build_eks: Build) -> Build:
+    return build_eks
 
 
 # --- component: no kube-proxy, no VPC CNI ------------------------------------------------------
@@ -462,107 +337,6 @@ class TestAdminAccess:
         assert not build(eks("eks-subnets")).of_type("aws:eks/accessEntry:AccessEntry")
 
 
-# --- component: node groups --------------------------------------------------------------------
-
-
-class TestNodeGroups:
-    """One managed node group per pool, tainted until Cilium runs, sized by the autoscaler."""
-
-    def test_one_group_per_pool(self, build: Build) -> None:
-        config = eks()
-        built = build(config)
-        assert sorted(g.inputs["nodeGroupName"] for g in built.groups) == ["batch", "general"]
-        for pool in config.node_pools:
-            group = built.group(pool.name).inputs
-            assert group["instanceTypes"] == [pool.machine_type]
-            assert group["amiType"] == "AL2023_x86_64_STANDARD"
-            assert group["capacityType"] == ("SPOT" if pool.spot else "ON_DEMAND")
-            assert group["scalingConfig"] == {
-                "minSize": pool.min_size,
-                "maxSize": pool.max_size,
-                "desiredSize": pool.initial_size,
-            }
-            assert group["updateConfig"] == {"maxUnavailablePercentage": 25}
-            assert group["clusterName"] == "eks-vpc"
-
-    def test_desired_size_defaults_to_at_least_one(self, build: Build) -> None:
-        """Unset desiredSize starts a pool at its minSize, and at one node when that is zero
-        (NodePool.initial_size)."""
-        built = build(eks())
-        assert built.group("batch").inputs["scalingConfig"]["desiredSize"] == 1
-        assert built.group("general").inputs["scalingConfig"]["desiredSize"] == 3
-
-    def test_tainted_until_cilium_runs(self, build: Build) -> None:
-        for group in build(eks()).groups:
-            assert group.inputs["taints"] == [TAINT], group.urn
-
-    def test_labels_from_config(self, build: Build) -> None:
-        built = build(eks())
-        assert built.group("general").inputs["labels"] == {"tier": "general"}
-
-    def test_autoscaler_owns_desired_size(self, build: Build) -> None:
-        built = build(eks())
-        for group in built.groups:
-            assert built.ignore_changes(group) == ["scalingConfig.desiredSize"], group.urn
-
-    def test_node_role_is_for_ec2(self, build: Build) -> None:
-        built = build(eks())
-        role = built.role("node-role")
-        assume = json.loads(role.inputs["assumeRolePolicy"])
-        assert assume["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
-        for group in built.groups:
-            assert group.inputs["nodeRoleArn"] == role.outputs["arn"], group.urn
-
-
-class TestLaunchTemplates:
-    """Each group boots from its own template: IMDSv2 only, encrypted disk, ENI-mode user data."""
-
-    def test_group_uses_its_template(self, build: Build) -> None:
-        built = build(eks())
-        for pool in ("general", "batch"):
-            template, group = built.template(pool), built.group(pool)
-            assert group.inputs["launchTemplate"] == {"id": template.id, "version": "1"}
-            # EKS refuses a disk size in both the group and its template.
-            assert "diskSize" not in group.inputs
-
-    def test_disk_from_config_encrypted(self, build: Build) -> None:
-        built = build(eks())
-        sizes = {}
-        for pool in ("general", "batch"):
-            (disk,) = built.template(pool).inputs["blockDeviceMappings"]
-            assert disk["deviceName"] == "/dev/xvda"
-            assert disk["ebs"]["volumeType"] == "gp3" and disk["ebs"]["encrypted"] == "true"
-            sizes[pool] = disk["ebs"]["volumeSize"]
-        assert sizes == {"general": 80, "batch": 100}
-
-    def test_imds_v2_only_and_not_for_pods(self, build: Build) -> None:
-        for template in build(eks()).of_type(LAUNCH_TEMPLATE):
-            assert template.inputs["metadataOptions"] == {
-                "httpEndpoint": "enabled",
-                "httpTokens": "required",
-                "httpPutResponseHopLimit": 1,
-            }, template.urn
-
-    @pytest.mark.parametrize(("name", "pool"), [("eks-vpc", "general"), ("eks-subnets", "general")])
-    def test_max_pods_follow_the_instance_type(self, name: str, pool: str, build: Build) -> None:
-        """Max pods come from the pool's instance type and Cilium's prefix delegation (a
-        t3.micro holds 34 pods, an m6i.large hits the 110 cap), not from nodeadm's VPC-CNI
-        formula."""
-        built = build(eks(name))
-        machine = built.group(pool).inputs["instanceTypes"][0]
-        message = email.message_from_string(
-            base64.b64decode(built.template(pool).inputs["userData"]).decode()
-        )
-        (node_config,) = [
-            yaml.safe_load(part.get_payload(decode=True))
-            for part in message.walk()
-            if part.get_content_type() == "application/node.eks.aws"
-        ]
-        expected = max_pods(instance_limits(machine), ENI_PREFIX_DELEGATION)  # type: ignore[arg-type]
-        assert node_config["spec"]["kubelet"]["config"]["maxPods"] == expected
-        assert expected == {"m6i.large": 110, "t3.micro": 34}[machine]
-
-
 # --- component: access and shape --------------------------------------------------------------
 
 
@@ -630,122 +404,3 @@ class TestComponentShape:
             "ciliumOperatorRoleArn",
         }
         assert outputs["clusterName"] == "eks-vpc"
-
-
-# --- config ------------------------------------------------------------------------------------
-
-
-class TestFixtureStack:
-    """The test stack file is a valid stack of two EKS clusters."""
-
-    def test_parses_as_a_stack(self) -> None:
-        raw = {k.removeprefix("meshless:"): v for k, v in _fixture().items()}
-        config = parse_stack_config(raw)
-        assert [c.name for c in config.clusters] == ["eks-vpc", "eks-subnets"]
-
-
-class TestNetworkConfig:
-    """Ranges and zones that could not work are refused before anything is created."""
-
-    def test_zone_outside_the_region(self) -> None:
-        cluster = raw_cluster()
-        cluster["network"]["availabilityZones"][2] = "us-east-1c"
-        problem = stack_error(cluster)
-        assert problem.startswith("meshless:clusters[0].network.availabilityZones[2]:")
-        assert "eu-west-1" in problem and "eu-west-1a" in problem
-
-    def test_zone_listed_twice(self) -> None:
-        cluster = raw_cluster()
-        cluster["network"]["availabilityZones"][1] = "eu-west-1a"
-        problem = stack_error(cluster)
-        assert problem.startswith("meshless:clusters[0].network.availabilityZones[1]:")
-        assert "twice" in problem
-
-    def test_one_zone_is_not_enough(self) -> None:
-        """EKS needs subnets in at least two zones for the control plane."""
-        cluster = raw_cluster()
-        cluster["network"]["availabilityZones"] = ["eu-west-1a"]
-        assert stack_error(cluster).startswith("meshless:clusters[0].network.availabilityZones:")
-
-    def test_service_range_inside_the_vpc(self) -> None:
-        cluster = raw_cluster()
-        cluster["network"]["serviceCidr"] = "10.60.128.0/20"
-        problem = stack_error(cluster)
-        assert problem.startswith("meshless:clusters[0].network.serviceCidr:")
-        assert "overlaps vpcCidr" in problem and "172.20.0.0/16" in problem
-
-    def test_vpc_too_small_for_eni_mode(self) -> None:
-        cluster = raw_cluster()
-        cluster["network"]["vpcCidr"] = "10.60.0.0/24"
-        problem = stack_error(cluster)
-        assert problem.startswith("meshless:clusters[0].network.vpcCidr:")
-        assert "/20" in problem
-
-
-class TestAddonConfig:
-    """Add-ons are named once; CoreDNS is the program's, not the user's."""
-
-    def test_coredns_is_not_configurable(self) -> None:
-        cluster = raw_cluster()
-        cluster["addons"].append({"name": "coredns"})
-        problem = stack_error(cluster)
-        assert problem.startswith("meshless:clusters[0].addons[2].name:")
-        assert "always installed" in problem and "remove it" in problem
-
-    def test_addon_listed_twice(self) -> None:
-        cluster = raw_cluster()
-        cluster["addons"].append({"name": "aws-ebs-csi-driver"})
-        assert stack_error(cluster).startswith("meshless:clusters[0].addons[2].name:")
-
-    def test_addon_name_shape(self) -> None:
-        cluster = raw_cluster()
-        cluster["addons"][0]["name"] = "EBS CSI"
-        assert stack_error(cluster).startswith("meshless:clusters[0].addons[0].name:")
-
-
-class TestClusterConfig:
-    """Cluster-level keys a user gets wrong, each refused with the key and the fix."""
-
-    def test_admin_role_must_be_a_role_arn(self) -> None:
-        cluster = raw_cluster()
-        cluster["adminRoleArns"] = ["arn:aws:iam::111122223333:user/alice"]
-        assert stack_error(cluster).startswith("meshless:clusters[0].adminRoleArns[0]:")
-
-    def test_unsupported_kubernetes_version(self) -> None:
-        problem = stack_error({**raw_cluster(), "kubernetesVersion": "1.30"})
-        assert problem.startswith("meshless:clusters[0].kubernetesVersion:")
-        assert "1.32" in problem
-
-    def test_default_version_is_132(self) -> None:
-        assert eks("eks-subnets").kubernetes_version == "1.32"
-
-    def test_gce_machine_type_on_eks(self) -> None:
-        cluster = raw_cluster()
-        cluster["nodePools"][1]["machineType"] = "n2-standard-8"
-        problem = stack_error(cluster)
-        assert problem.startswith("meshless:clusters[0].nodePools[1].machineType:")
-
-    def test_pool_names_unique(self) -> None:
-        cluster = raw_cluster()
-        cluster["nodePools"][1]["name"] = "general"
-        assert stack_error(cluster).startswith("meshless:clusters[0].nodePools[1].name:")
-
-
-class TestProfilesOnEks:
-    """Cilium profiles are checked against the node image's kernel (AL2023 on 1.32: 6.1)."""
-
-    def test_throughput_needs_a_newer_kernel(self) -> None:
-        problem = stack_error({**raw_cluster(), "cilium": {"profile": "throughput"}})
-        assert problem.startswith("meshless:clusters[0].cilium.profile: cluster eks-vpc")
-        assert "6.1" in problem and "nodeKernel" in problem
-
-    def test_node_kernel_override_allows_it(self) -> None:
-        config = eks(cilium={"profile": "throughput"}, nodeKernel="6.12")
-        assert config.kernel == (6, 12)
-
-    def test_node_image_kernels(self) -> None:
-        assert eks().kernel == (6, 1)
-        assert eks(
-            nodeImage="AL2023_ARM_64_STANDARD",
-            nodePools=[{"name": "arm", "machineType": "m7g.large", "minSize": 1, "maxSize": 2}],
-        ).kernel == (6, 1)

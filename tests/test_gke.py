@@ -1,10 +1,10 @@
-"""GKE in two honest modes: what the component asks GCP for, and the config it refuses.
+"""GKE in two honest modes: what the component asks GCP for.
 
-Component tests build a ``GkeCluster`` under the offline plan's own mocks and recording monitor
-(infra/mocks.py, through the ``record`` fixture of tests/conftest.py) and assert on the inputs
-each resource was registered with, as the engine would receive them. Config tests are plain
-pydantic validation, no Pulumi runtime. Both modes come from tests/fixtures/gke-modes.yaml, a
-stack file in the shape of Pulumi.<stack>.yaml.
+Each test builds a ``GkeCluster`` under the offline plan's own mocks and recording monitor
+(infra/mocks.py, through the ``build_gke`` fixture of tests/conftest.py) and asserts on the
+inputs each resource was registered with, as the engine would receive them. Both modes come
+from tests/fixtures/gke-modes.yaml, a stack file in the shape of Pulumi.<stack>.yaml. What the
+config refuses is in tests/test_gke_config.py.
 """
 
 from __future__ import annotations
@@ -12,130 +12,25 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from pydantic import ValidationError
 
 from components.common import type_token
-from components.gke import GKE_MODE_LABEL, GkeCluster, GkeClusterConfig
-from infra.config import ConfigError, parse_stack_config
+from components.gke import GKE_MODE_LABEL
 from infra.mocks import FAKE_GCP_PROJECT_NUMBER
-from infra.mocks import RecordedResource as Registered
-from tests.recording import Recording, is_secret, reveal
-
-FIXTURE = Path(__file__).parent / "fixtures" / "gke-modes.yaml"
+from tests.cluster_builds import GkeBuilt, gke
+from tests.cluster_builds import gke_raw as raw_cluster
+from tests.recording import is_secret
 
 CLUSTER = "gcp:container/cluster:Cluster"
-NODE_POOL = "gcp:container/nodePool:NodePool"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
-COMPONENT = type_token("gcp", "GkeCluster")
+
+Build = Callable[..., GkeBuilt]
 
 
-# --- building a cluster under the plan's mocks -------------------------------------------------
-
-
-@dataclass
-class Built:
-    """One GkeCluster after every registration finished, plus its resolved outputs."""
-
-    recording: Recording
-
-    @property
-    def resources(self) -> list[Registered]:
-        return self.recording.resources
-
-    @property
-    def component(self) -> Registered:
-        return self.recording.one(COMPONENT)
-
-    @property
-    def urn(self) -> str:
-        return self.component.urn
-
-    @property
-    def component_outputs(self) -> dict[str, Any]:
-        return self.component.outputs
-
-    @property
-    def api_server_host(self) -> str:
-        return str(self.component_outputs["apiServerHost"])
-
-    @property
-    def kubeconfig(self) -> str:
-        return str(reveal(self.component_outputs["kubeconfig"]))
-
-    def ignore_changes(self, resource: Registered) -> list[str]:
-        return self.recording.ignore_changes[resource.urn]
-
-    def of_type(self, typ: str) -> list[Registered]:
-        return self.recording.of_type(typ)
-
-    def one(self, typ: str) -> Registered:
-        return self.recording.one(typ)
-
-    @property
-    def cluster(self) -> dict[str, Any]:
-        return self.one(CLUSTER).inputs
-
-    @property
-    def pools(self) -> list[Registered]:
-        """Node pools in registration order, which is not config order (registration is async)."""
-        return self.of_type(NODE_POOL)
-
-    def pool(self, name: str) -> Registered:
-        (found,) = [p for p in self.pools if p.inputs["name"] == name]
-        return found
-
-
-Build = Callable[..., Built]
-
-
-@pytest.fixture(scope="module")
-def build(record: Callable[..., Recording]) -> Build:
-    """``build(config, environment="staging")``: each config is built once per module."""
-
-    @cache
-    def built(config_json: str, environment: str) -> Built:
-        config = GkeClusterConfig.model_validate_json(config_json)
-        return Built(
-            record(lambda: GkeCluster(config.name, config, environment), stack=environment)
-        )
-
-    def build(config: GkeClusterConfig, environment: str = "staging") -> Built:
-        return built(config.model_dump_json(by_alias=True), environment)
-
-    return build
-
-
-# --- configs -----------------------------------------------------------------------------------
-
-
-@cache
-def _fixture() -> dict[str, Any]:
-    return yaml.safe_load(FIXTURE.read_text())["config"]
-
-
-def raw_cluster(mode: str) -> dict[str, Any]:
-    """A deep copy of the fixture cluster in ``mode``, as the user wrote it (camelCase)."""
-    clusters = _fixture()["meshless:clusters"]
-    return json.loads(json.dumps(next(c for c in clusters if c["mode"] == mode)))
-
-
-def gke(mode: str = "cilium", **changes: Any) -> GkeClusterConfig:
-    raw = raw_cluster(mode)
-    raw.update(changes)
-    return GkeClusterConfig.model_validate(raw)
-
-
-def stack_error(cluster: dict[str, Any]) -> str:
-    with pytest.raises(ConfigError) as caught:
-        parse_stack_config({"environment": "staging", "clusters": [cluster]})
-    return str(caught.value)
+@pytest.fixture
+def build(build_gke: Build) -> Build:
+    return build_gke
 
 
 # --- component: modes --------------------------------------------------------------------------
@@ -495,102 +390,3 @@ class TestComponentShape:
         assert outputs["clusterName"] == "modes-dpv2"
         assert outputs["mode"] == "dataplane-v2"
         assert outputs["datapathProvider"] == "ADVANCED_DATAPATH"
-
-
-# --- config ------------------------------------------------------------------------------------
-
-
-class TestFixtureStack:
-    """The test stack file is a valid stack with one cluster per mode."""
-
-    def test_parses_as_a_stack(self) -> None:
-        raw = {
-            key.removeprefix("meshless:"): value
-            for key, value in _fixture().items()
-            if key.startswith("meshless:")
-        }
-        config = parse_stack_config(raw)
-        assert sorted(c.mode for c in config.clusters) == ["cilium", "dataplane-v2"]
-
-
-class TestDataplaneV2Refusals:
-    """Asking Google's managed Cilium for what only our Cilium has is a config error that
-    names the cluster and the mode to use instead."""
-
-    @pytest.mark.parametrize(
-        "cilium",
-        [{"version": "1.16.19"}, {"envoy": True}, {"mutualAuth": True}],
-        ids=["version", "envoy", "mutual-auth"],
-    )
-    def test_cilium_block(self, cilium: dict[str, Any]) -> None:
-        cluster = {**raw_cluster("dataplane-v2"), "cilium": cilium}
-        message = stack_error(cluster)
-        assert "meshless:clusters[0].cilium:" in message
-        assert "modes-dpv2" in message and "mode: cilium" in message
-        assert next(iter(cilium)) in message  # says what the block asked for
-
-    def test_traffic_policies(self) -> None:
-        message = stack_error({**raw_cluster("dataplane-v2"), "trafficPolicies": "traffic/shop"})
-        assert "meshless:clusters[0].trafficPolicies:" in message
-        assert "modes-dpv2" in message and "mode: cilium" in message
-
-    def test_clusterwide_policy_is_dataplane_v2_only(self) -> None:
-        message = stack_error({**raw_cluster("cilium"), "clusterwideNetworkPolicy": True})
-        assert "clusterwideNetworkPolicy" in message and "dataplane-v2" in message
-
-
-class TestProfilesOnGke:
-    """Cilium performance profiles are checked against GKE's node kernels and NICs."""
-
-    def test_xdp_latency_profile_refused(self) -> None:
-        with pytest.raises(ValidationError, match="XDP"):
-            gke("cilium", cilium={"profile": "latency"})
-
-    def test_throughput_needs_a_68_kernel(self) -> None:
-        with pytest.raises(ValidationError, match=r"6\.8"):
-            gke("cilium", cilium={"profile": "throughput"})  # COS 117: 6.6
-        assert gke("cilium", cilium={"profile": "throughput"}, nodeImage="UBUNTU_CONTAINERD")
-
-    def test_node_image_kernels_for_132(self) -> None:
-        assert gke("cilium").kernel == (6, 6)
-        assert gke("cilium", nodeImage="UBUNTU_CONTAINERD").kernel == (6, 8)
-        assert gke("cilium", nodeKernel="6.12").kernel == (6, 12)
-
-
-class TestNetworkConfig:
-    """Overlapping or malformed ranges are refused before anything is created."""
-
-    @pytest.mark.parametrize(
-        ("changes", "where"),
-        [
-            ({"podCidr": "10.28.0.0/14"}, "podCidr"),
-            ({"serviceCidr": "10.33.0.0/20"}, "serviceCidr"),
-            ({"masterCidr": "10.30.0.16/28"}, "masterCidr"),
-        ],
-        ids=["pods-over-nodes", "services-over-pods", "master-over-nodes"],
-    )
-    def test_overlapping_ranges(self, changes: dict[str, str], where: str) -> None:
-        cluster = raw_cluster("cilium")
-        cluster["network"].update(changes)
-        message = stack_error(cluster)
-        assert f"meshless:clusters[0].network.{where}:" in message
-        assert "overlaps" in message
-
-    def test_master_range_must_be_28(self) -> None:
-        cluster = raw_cluster("cilium")
-        cluster["network"]["masterCidr"] = "172.16.0.0/24"
-        assert "/28" in stack_error(cluster)
-
-    def test_given_network_needs_both_parts(self) -> None:
-        cluster = raw_cluster("cilium")
-        cluster["network"]["network"] = "corp"
-        assert "network.subnetwork" in stack_error(cluster)
-
-    def test_zones_in_region(self) -> None:
-        message = stack_error({**raw_cluster("dataplane-v2"), "zones": ["us-east1-b"]})
-        assert "meshless:clusters[0].zones[0]:" in message and "europe-west1" in message
-
-    def test_unique_pool_names(self) -> None:
-        cluster = raw_cluster("cilium")
-        cluster["nodePools"][1]["name"] = "general"
-        assert "meshless:clusters[0].nodePools[1].name:" in stack_error(cluster)
