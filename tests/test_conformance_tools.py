@@ -14,6 +14,7 @@ from pulumi.runtime.proto import provider_pb2
 from conformance.compare import compare_exports
 from conformance.events import read_events, rehearsal_order_problems
 from conformance.stand_in_provider import StandInProvider, _to_python, _to_struct
+from infra.export_format import document_of
 from infra.mocks import MeshlessMocks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +39,7 @@ def test_make_builds_the_versions_go_mod_pins() -> None:
 
 
 def doc(*resources: dict) -> dict:
-    return {"version": 3, "deployment": {"resources": list(resources)}}
+    return document_of(list(resources))
 
 
 def vpc(**extra: object) -> dict:

@@ -18,6 +18,7 @@ from infra.diff import (
     compare_plans,
     diff_inputs,
 )
+from infra.export_format import document_of
 
 STACK = "staging"
 PREFIX = f"urn:pulumi:{STACK}::meshless::"
@@ -135,7 +136,7 @@ def write_plan(
     where: Path, resources: list[dict[str, Any]], violations: list[dict[str, str]] | None = None
 ) -> Path:
     where.mkdir(parents=True, exist_ok=True)
-    doc = {"version": 3, "deployment": {"manifest": {}, "resources": resources}}
+    doc = document_of(resources)
     (where / "resources.json").write_text(json.dumps(doc, indent=2))
     (where / "policy-report.json").write_text(json.dumps(report(violations), indent=2))
     return where
@@ -413,7 +414,7 @@ class TestInputErrors:
 
     def test_bad_json(self, tmp_path: Path, base: Path) -> None:
         (base / "resources.json").write_text("{not json")
-        with pytest.raises(DiffInputError, match="not readable JSON"):
+        with pytest.raises(DiffInputError, match=r"base plan is not valid JSON \(line 1"):
             compare_plans(base, head_with(tmp_path, base_resources()))
 
     def test_wrong_shape(self, tmp_path: Path, base: Path) -> None:
@@ -421,10 +422,16 @@ class TestInputErrors:
         with pytest.raises(DiffInputError, match="pulumi stack export"):
             compare_plans(base, head_with(tmp_path, base_resources()))
 
-    def test_bare_resource_list_is_accepted(self, tmp_path: Path, base: Path) -> None:
+    def test_entry_without_urn_is_named_by_its_path(self, tmp_path: Path, base: Path) -> None:
+        head = head_with(tmp_path, [*base_resources(), {"type": "x"}])
+        with pytest.raises(DiffInputError, match=r"deployment\.resources\[\d+\] has no 'urn'"):
+            compare_plans(base, head)
+
+    def test_bare_resource_list_is_not_a_stack_export(self, tmp_path: Path, base: Path) -> None:
         head = head_with(tmp_path, base_resources())
         (head / "resources.json").write_text(json.dumps(base_resources()))
-        assert compare_plans(base, head).is_empty
+        with pytest.raises(DiffInputError, match=r"not a stack export.*pulumi stack export"):
+            compare_plans(base, head)
 
 
 json_values = st.recursive(

@@ -41,6 +41,8 @@ from components.eks.user_data import (
 )
 from infra import plan as offline
 from infra.config import ConfigError, parse_stack_config
+from infra.export_format import export_document
+from infra.manifests import write_manifests
 from tests.cluster_builds import EksBuilt, eks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +75,7 @@ def exports() -> dict[str, list[dict[str, Any]]]:
     out = {}
     for stack in ("staging", "prod"):
         result = offline.plan_stack(stack)
-        out[stack] = offline.export_document(stack, result.resources)["deployment"]["resources"]
+        out[stack] = export_document(stack, result.resources)["deployment"]["resources"]
     return out
 
 
@@ -233,7 +235,7 @@ class TestLaunchTemplates:
         assert result.returncode == 0, result.stderr
 
     def test_plan_writes_the_user_data_per_node_group(self, exports, tmp_path: Path) -> None:
-        offline.write_manifests(exports["prod"], tmp_path)
+        write_manifests(exports["prod"], tmp_path)
         written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.mime"))
         assert written == [
             "prod-eks-use1/launch-template-prod-eks-use1-general-user-data.mime",

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from infra import plan as offline
+from infra.export_format import CLUSTER_TYPES, StackExport
 from infra.mocks import FAKE_ACCOUNT
 
 REPO = Path(__file__).resolve().parents[1]
@@ -186,15 +187,14 @@ class TestCiliumPerCluster:
         self, planned: dict[str, Path], stack: str
     ) -> None:
         items = resources(planned[stack])
-        by_urn = {r["urn"]: r for r in items}
+        export = StackExport(items)
         releases = of_type(items, "kubernetes:helm.sh/v3:Release")
-        clusters = [r for r in items if r["type"] in offline.CLUSTER_TYPES]
+        clusters = [r for r in items if r["type"] in CLUSTER_TYPES]
         assert len(releases) == len(clusters) == 2
+        assert sorted(export.releases()) == sorted(c["urn"].rsplit("::", 1)[-1] for c in clusters)
         for release in releases:
             provider_urn = release["provider"].rsplit("::", 1)[0]
-            assert offline.cluster_of(by_urn[provider_urn], by_urn) == offline.cluster_of(
-                release, by_urn
-            )
+            assert export.cluster_of(provider_urn) == export.cluster_of(release) is not None
             inputs = release["inputs"]
             assert inputs["chart"] == "cilium" and inputs["version"] == "1.16.19"
             assert inputs["repositoryOpts"]["repo"] == "https://helm.cilium.io"
@@ -368,13 +368,9 @@ class TestGkeModesAndScale:
         out = tmp_path / "out"
         assert run_plan("staging", out, REPO / "tests" / "fixtures" / "gke-modes.yaml") == 0
         items = resources(out)
-        by_urn = {r["urn"]: r for r in items}
         clusters = {r["inputs"]["name"]: r for r in of_type(items, "gcp:container/cluster:Cluster")}
         assert clusters["modes-dpv2"]["inputs"]["datapathProvider"] == "ADVANCED_DATAPATH"
-        owners = {
-            offline.cluster_of(r, by_urn) for r in of_type(items, "kubernetes:helm.sh/v3:Release")
-        }
-        assert owners == {"modes-cilium"}
+        assert set(StackExport(items).releases()) == {"modes-cilium"}
         assert "Google runs Cilium without kube-proxy" in (out / "summary.md").read_text()
 
     def test_prod_with_127_generated_services(

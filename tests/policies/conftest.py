@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from components.eks.user_data import node_user_data
+from infra.export_format import document_of
 from infra.gate import PolicyPackSession, Violation
 
 REPO = Path(__file__).resolve().parents[2]
@@ -201,7 +202,7 @@ class Stack:
         self.resources.remove(self[name])
 
     def export(self) -> dict[str, Any]:
-        return {"version": 3, "deployment": {"resources": copy.deepcopy(self.resources)}}
+        return document_of(copy.deepcopy(self.resources))
 
 
 def http_policy(namespace: str, app: str) -> dict[str, Any]:
