@@ -18,12 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pulumi
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import settings as runtime_settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
-
 from infra import stack_file
 from infra.engine_rules import EngineRuleError, check_engine_rules
 from infra.export_format import (
@@ -34,7 +28,7 @@ from infra.export_format import (
     write_export,
 )
 from infra.manifests import write_manifests
-from infra.mocks import MeshlessMocks, RecordedResource, RecordingMonitor
+from infra.mocks import RecordedResource, run_recorded
 from infra.program import REPO_ROOT, StackPlan, declare, load
 
 __all__ = [
@@ -74,20 +68,7 @@ def record_program(
     stack: str, stack_plan: StackPlan, values: dict[str, str]
 ) -> list[RecordedResource]:
     """Register every resource of the program against a recording mock monitor."""
-    mocks = MeshlessMocks()
-    monitor = RecordingMonitor(mocks)
-    # A fresh runtime per plan, so several plans in one process (tests, benchmarks) each get
-    # their own root Stack resource and no leftover outputs of the previous one.
-    runtime_settings.ROOT.set(None)
-    runtime_settings.SETTINGS.rpc_manager.clear()
-    runtime_settings.SETTINGS.outputs.clear()
-    pulumi.runtime.set_all_config(values)
-    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-
-    def program() -> None:
-        declare(stack_plan)
-
-    _sync_await(run_pulumi_func(program))
+    monitor = run_recorded(lambda: declare(stack_plan), project=PROJECT, stack=stack, config=values)
     if monitor.duplicates:
         raise PlanInputError(
             f"Duplicate resource URN '{monitor.duplicates[0]}'; try giving it a unique name "

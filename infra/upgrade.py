@@ -115,7 +115,7 @@ class UpgradeStep:
             if path in before and path not in after:
                 self.problems.append(
                     f"release {self.release}: value {path} is set but Cilium {self.head} no "
-                    "longer has it; migrate it in components/cilium.py"
+                    "longer has it; migrate it in components/cilium/values.py"
                 )
         for path in sorted(before):
             if any(k in path for k in _IMAGE_KEYS) or path in ours:

@@ -20,7 +20,6 @@ from infra.export_format import CLUSTER_TYPES, StackExport
 from infra.mocks import FAKE_ACCOUNT
 
 REPO = Path(__file__).resolve().parents[1]
-TAINT = {"key": "node.cilium.io/agent-not-ready", "value": "true", "effect": "NO_EXECUTE"}
 
 
 def run_plan(stack: str, out: Path, stack_file: Path | None = None, **kwargs: Any) -> int:
@@ -109,7 +108,8 @@ class TestExportShape:
 
 
 class TestEksWithoutKubeProxy:
-    """EKS: no kube-proxy, no VPC CNI, nodes tainted until Cilium runs, CoreDNS after Cilium."""
+    """EKS: no kube-proxy, no VPC CNI, CoreDNS after Cilium, on the real stacks. What the
+    component does for any config (taints, IAM, launch templates) is in tests/test_eks.py."""
 
     @pytest.mark.parametrize("stack", STACKS)
     def test_no_bootstrap_addons(self, planned: dict[str, Path], stack: str) -> None:
@@ -136,13 +136,6 @@ class TestEksWithoutKubeProxy:
         }
         assert "coredns" in names
         assert not names & {"kube-proxy", "vpc-cni"}
-
-    @pytest.mark.parametrize("stack", STACKS)
-    def test_node_groups_carry_the_cilium_taint(self, planned: dict[str, Path], stack: str) -> None:
-        groups = of_type(resources(planned[stack]), "aws:eks/nodeGroup:NodeGroup")
-        assert groups
-        for group in groups:
-            assert TAINT in group["inputs"]["taints"], group["urn"]
 
     @pytest.mark.parametrize("stack", STACKS)
     def test_bootstrap_order(self, planned: dict[str, Path], stack: str) -> None:
@@ -180,12 +173,6 @@ class TestEksWithoutKubeProxy:
         for release in gke_releases:
             assert set(release["dependencies"]) & pools, release["urn"]
             assert release["inputs"]["atomic"] is True
-
-    def test_operator_can_manage_enis(self, planned: dict[str, Path]) -> None:
-        (policy,) = of_type(resources(planned["staging"]), "aws:iam/rolePolicy:RolePolicy")
-        document = json.loads(policy["inputs"]["policy"])
-        actions = document["Statement"][0]["Action"]
-        assert {"ec2:CreateNetworkInterface", "ec2:AssignPrivateIpAddresses"} <= set(actions)
 
     def test_prod_spans_three_zones(self, planned: dict[str, Path]) -> None:
         subnets = of_type(resources(planned["prod"]), "aws:ec2/subnet:Subnet")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from components.eks_nodes import node_user_data
+from components.eks.user_data import node_user_data
 from infra.export_format import UNKNOWN_SENTINEL, document_of
 from infra.gate import PolicyPackSession, Violation
 
@@ -45,7 +45,7 @@ def _pin(block: dict[str, Any], digest_key: str = "digest") -> dict[str, Any]:
 
 
 def cilium_values(cloud: str, host: str, version: str = VERSION) -> dict[str, Any]:
-    """Chart values the way components/cilium.py builds them: every image from the catalog."""
+    """Chart values the way components/cilium/values.py builds them: every image from the catalog."""
     images = _catalog()[version]
     operator_key = "awsDigest" if cloud == "eks" else "genericDigest"
     values: dict[str, Any] = {
@@ -247,7 +247,7 @@ def deployment(name: str, image: str) -> dict[str, Any]:
 
 def _release_inputs(cloud: str, host: str) -> dict[str, Any]:
     # EKS installs Cilium before any node exists, so it cannot wait (and atomic would make it);
-    # GKE installs it after the node pools and waits, atomically (components/cilium.py).
+    # GKE installs it after the node pools and waits, atomically (components/cilium/release.py).
     return {
         "name": "cilium",
         "chart": "cilium",

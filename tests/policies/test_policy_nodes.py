@@ -1,7 +1,7 @@
 """eks-node-launch-template: EKS nodes in Cilium's ENI mode leave Cilium's ENIs to Cilium.
 
 The compliant stack's launch template carries the program's own user data
-(components.eks_nodes.node_user_data); each case breaks one thing a node needs.
+(components.eks.user_data.node_user_data); each case breaks one thing a node needs.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import base64
 
 import pytest
 
-from components.eks_nodes import NETWORKD_CONF_PATH, NETWORKD_NETWORK_PATH, node_user_data
+from components.eks.user_data import NETWORKD_CONF_PATH, NETWORKD_NETWORK_PATH, node_user_data
 from infra.export_format import UNKNOWN_SENTINEL
 
 POLICY = "eks-node-launch-template"
