@@ -220,6 +220,11 @@ def _violations(doc: Any, path: Path) -> list[Violation]:
 def load_plan(plan_dir: Path, label: str = "plan") -> Plan:
     """Read one plan output directory; raise `DiffInputError` naming what is missing."""
     plan_dir = Path(plan_dir)
+    if plan_dir.is_file():
+        raise DiffInputError(
+            f"{label} plan {plan_dir} is a file; give the plan's folder (out/<stack>, which "
+            "holds resources.json and policy-report.json)"
+        )
     if not plan_dir.is_dir():
         raise DiffInputError(
             f"{label} plan directory {plan_dir} does not exist "

@@ -407,6 +407,13 @@ class TestInputErrors:
         with pytest.raises(DiffInputError, match=r"policy-report\.json does not exist"):
             compare_plans(base, head_with(tmp_path, base_resources()))
 
+    def test_a_file_given_for_the_folder(self, tmp_path: Path, base: Path) -> None:
+        head = head_with(tmp_path, base_resources())
+        with pytest.raises(
+            DiffInputError, match=r"resources\.json is a file; give the plan's folder"
+        ):
+            compare_plans(base / "resources.json", head)
+
     def test_missing_head_resources(self, tmp_path: Path, base: Path) -> None:
         head = head_with(tmp_path, base_resources())
         (head / "resources.json").unlink()
