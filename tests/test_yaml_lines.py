@@ -24,6 +24,7 @@ DOCUMENTS = [
     "x: !!str 123\ny: !!int '7'\nz: !!binary aGVsbG8=\n",
     "a: 1\na: 2\nb: {c: 1, c: 2}\n",
     "l: !!seq {a: 1}\n",
+    "m: !!map [1]\n",
     "r: &r [*r]\n",
     "=: v\n",
     "- !!omap [{a: 1}]\n- !!pairs [{a: 1}]\n",

@@ -74,6 +74,8 @@ def _constructed(loader: _LineLoader, node: yaml.Node) -> Any:
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[dict[Any, Any]]:
     data: dict[Any, Any] = {}
     yield data
+    if not isinstance(node, yaml.MappingNode):  # `!!map [1]`: PyYAML's "expected a mapping"
+        data.update(loader.construct_mapping(node))
     seen: dict[Any, int] = {}
     for key_node, _value in node.value:
         if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
