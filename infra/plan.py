@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,9 +257,15 @@ def write_plan(result: PlanResult, out_dir: Path) -> tuple[dict[str, Any], int]:
     return _write_into(result, out_dir)
 
 
-def _write_into(result: PlanResult, out_dir: Path) -> tuple[dict[str, Any], int]:
+def _write_into(
+    result: PlanResult,
+    out_dir: Path,
+    exported: Callable[[list[dict[str, Any]]], None] | None = None,
+) -> tuple[dict[str, Any], int]:
     (out_dir / "manifests").mkdir(parents=True, exist_ok=True)
     document = export_document(result.stack, result.resources)
+    if exported is not None:  # the gate starts on the resources while the files are written
+        exported(document["deployment"]["resources"])
     (out_dir / "resources.json").write_text(
         json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8"
     )
@@ -581,12 +588,12 @@ def _write_all(
     # Imported here: the gate starts the policy pack, the diff and graph are only for output.
     from components.flows.check import flows_markdown
     from infra.flows import check_plan_flows
-    from infra.gate import GateError, run_gate
+    from infra.gate import GateError
     from infra.graph import render_mermaid
     from infra.summary import SummaryInputs, render_summary
 
     stack = result.stack
-    document, manifests = _write_into(result, target)
+    document, manifests = _write_into(result, target, early.start_gate)
     resources = document["deployment"]["resources"]
     by_urn = {res["urn"]: res for res in resources}
     owners = {res["urn"]: cluster_of(res, by_urn) for res in resources}
@@ -594,10 +601,7 @@ def _write_all(
     manifests += releases.objects
 
     try:
-        pack = early.session()  # started while the program recorded (infra/pack_early.py)
-        report = run_gate(
-            resources, policy_config=policy_file, stack=stack, project=PROJECT, pack=pack
-        )
+        report = early.gate_report()  # analyzed while the files were written (pack_early.py)
     except GateError as exc:
         raise PlanInputError(str(exc)) from None
     report_json = report.to_json()

@@ -129,6 +129,7 @@ class TypedAnalyzerServicer(sdk._PolicyAnalyzerServicer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._cache = _PlainCache()
+        self._steps_by_type: dict[str, list[tuple[Any, EnforcementLevel | None]]] = {}
 
     def _sdk(self, name: str) -> Any:
         """One of the SDK servicer's private (name-mangled) attributes, e.g. ``policies``."""
@@ -174,10 +175,18 @@ class TypedAnalyzerServicer(sdk._PolicyAnalyzerServicer):
             response, policy.name, policy.description, level, policy.severity
         )
 
-    def Analyze(self, request: Any, _context: Any) -> Any:
-        self._configure_runtime_settings()
-        response = proto.AnalyzeResponse()
-        resource = _Request(self, request)
+    def Configure(self, request: Any, context: Any) -> Any:
+        self._steps_by_type.clear()  # the levels the steps were chosen by may change
+        return super().Configure(request, context)
+
+    def _steps(self, resource_type: str) -> list[tuple[Any, EnforcementLevel | None]]:
+        """The SDK's per-policy decisions of ``Analyze`` for one resource type, in policy
+        order: (policy, level) to run it, (policy, None) to answer "not applicable". They
+        depend only on the type and the configured levels, so they are made once per type."""
+        steps = self._steps_by_type.get(resource_type)
+        if steps is not None:
+            return steps
+        steps = []
         for policy in self._policies:
             level = self._get_enforcement_level(policy)
             if level == EnforcementLevel.DISABLED or not isinstance(
@@ -185,15 +194,27 @@ class TypedAnalyzerServicer(sdk._PolicyAnalyzerServicer):
             ):
                 continue
             if not policy.has_validation():
+                steps.append((policy, None))
+                continue
+            if level == EnforcementLevel.REMEDIATE:
+                level = EnforcementLevel.MANDATORY
+            if isinstance(policy, TypedResourcePolicy) and not policy.applies_to(resource_type):
+                continue
+            steps.append((policy, level))
+        self._steps_by_type[resource_type] = steps
+        return steps
+
+    def Analyze(self, request: Any, _context: Any) -> Any:
+        self._configure_runtime_settings()
+        response = proto.AnalyzeResponse()
+        resource = _Request(self, request)
+        for policy, level in self._steps(request.type):
+            if level is None:
                 response.not_applicable.append(
                     proto.PolicyNotApplicable(
                         policy_name=policy.name, reason="Policy does not implement validate"
                     )
                 )
-                continue
-            if level == EnforcementLevel.REMEDIATE:
-                level = EnforcementLevel.MANDATORY
-            if isinstance(policy, TypedResourcePolicy) and not policy.applies_to(request.type):
                 continue
             report = self._report(response, policy, level)
             args = ResourceValidationArgs(
