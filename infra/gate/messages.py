@@ -38,41 +38,59 @@ def engine_value(value: Any) -> Any:
     return {k: engine_value(v) for k, v in value.items()}
 
 
-def _put_raw(target: Any, value: Any) -> None:
-    """``value`` into a ``google.protobuf.Value`` exactly as ``Struct.update`` puts it."""
+_ENVELOPES = (SECRET_SIG, RESOURCE_REF_SIG)
+
+
+def _set_value(target: Any, value: Any) -> None:
+    """protobuf's own ``Struct.update`` setter (well_known_types._SetStructValue), in place:
+    for what the fast paths of ``_put`` do not take (tuples, subclasses, bad types)."""
     from google.protobuf import struct_pb2
 
-    holder = struct_pb2.Struct()
-    holder.update({"value": value})
-    target.CopyFrom(holder.fields["value"])
+    if isinstance(value, bool):
+        target.bool_value = value
+    elif isinstance(value, str):
+        target.string_value = value
+    elif isinstance(value, int | float):
+        target.number_value = value
+    elif isinstance(value, dict | struct_pb2.Struct):
+        target.struct_value.Clear()
+        target.struct_value.update(value)
+    elif isinstance(value, list | tuple | struct_pb2.ListValue):
+        target.list_value.Clear()
+        target.list_value.extend(value)
+    else:
+        raise ValueError("Unexpected type")
 
 
-def _put(target: Any, value: Any) -> None:
-    """``engine_value(value)`` into a ``google.protobuf.Value`` as ``Struct.update`` would put
-    it, in one walk: the JSON types of an export directly, anything else (secrets, resource
-    references, other Python types) through engine_value and the SDK's own setter."""
+def _put(target: Any, value: Any, convert: bool = True) -> None:
+    """``engine_value(value)`` (with ``convert``; else ``value`` as it is) into a
+    ``google.protobuf.Value`` exactly as ``Struct.update`` would put it, in one walk: the JSON
+    types of an export directly, envelopes through engine_value, anything else through
+    protobuf's own setter."""
     kind = type(value)
     if kind is str:
         target.string_value = value
-    elif kind is dict and value.get(SIG_KEY) not in (SECRET_SIG, RESOURCE_REF_SIG):
+    elif kind is dict and not (convert and value.get(SIG_KEY) in _ENVELOPES):
         struct = target.struct_value
         struct.Clear()  # marks an empty object present, as Struct.update does
         fields = struct.fields
         for key, item in value.items():
-            _put(fields[key], item)
+            _put(fields[key], item, convert)
     elif kind is list:
         values = target.list_value
         values.Clear()
         for item in value:
-            _put(values.values.add(), item)
+            _put(values.values.add(), item, convert)
     elif kind is bool:
         target.bool_value = value
     elif kind is int or kind is float:
         target.number_value = value
     elif value is None:
         target.null_value = 0
+    elif convert:
+        _put(target, engine_value(value), False)
     else:
-        _put_raw(target, engine_value(value))
+        _set_value(target, value)
 
 
 def _struct(props: Mapping[str, Any] | None) -> Any:
@@ -83,7 +101,7 @@ def _struct(props: Mapping[str, Any] | None) -> Any:
     if not props:
         return struct
     props = dict(props)
-    if props.get(SIG_KEY) in (SECRET_SIG, RESOURCE_REF_SIG):  # the whole map one envelope
+    if props.get(SIG_KEY) in _ENVELOPES:  # the whole map one envelope
         struct.update(engine_value(props))
         return struct
     fields = struct.fields
