@@ -21,8 +21,9 @@ from typing import Any
 from generate_services import write
 from plan_services import stack_file
 
+from infra.export_format import export_document
 from infra.gate import PolicyPackSession, run_gate
-from infra.plan import export_document, plan_stack
+from infra.plan import plan_stack
 
 REPO = Path(__file__).resolve().parents[1]
 STACK = "prod"

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from infra.plan import export_document, plan_stack
+from infra.export_format import export_document
+from infra.plan import plan_stack
 from infra.rehearsal import load_rehearsal
 
 REPO = Path(__file__).resolve().parents[1]

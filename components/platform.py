@@ -12,7 +12,7 @@ rules for one cluster, because what they must allow depends on the cloud:
 | EKS, Pod Identity (add-on ``eks-pod-identity-agent``) | the node-local agent, ``169.254.170.23:80`` | ``toEntities: [host]`` TCP 80 | the agent is a ``hostNetwork`` DaemonSet; Cilium classifies the address as ``host``, so an ipBlock/CIDR rule does not match it (cilium/cilium#34387, Hubble ``(host)``); validated in-cluster with ``toEntities: [host]`` port 80 (Smana/runlore#57) |
 | any, controllers | the Kubernetes API server, port 443 | ``toEntities: [kube-apiserver]`` TCP 443 | Cilium's ``kube-apiserver`` entity (docs.cilium.io, Layer 3 policies, Entities based); both EKS and GKE serve the API on 443 |
 
-IRSA is always possible on our EKS clusters (components/eks.py creates the OIDC provider), so
+IRSA is always possible on our EKS clusters (components/eks/iam.py creates the OIDC provider), so
 ``cloudIdentity`` always allows STS there; Pod Identity is added only where the cluster runs
 the agent add-on. Not handled: the instance metadata service of the node itself (IMDS at
 169.254.169.254 on EKS; pods should not use the node's role), and GKE's legacy port 988.

@@ -9,7 +9,7 @@ version). Once its DaemonSet is ready on every node, the version moves in the ne
 the switch is removed. Its image is the catalog's digest for the target version (mirrored like
 every other image), and with kube-proxy replacement the pods need the API server address.
 
-Not managed here: the upgrade itself (components/cilium.py, checked by infra/upgrade.py).
+Not managed here: the upgrade itself (components/cilium/, checked by infra/upgrade.py).
 """
 
 from __future__ import annotations

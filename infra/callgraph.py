@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infra.export_format import cluster_of
+from infra.export_format import StackExport
 
 __all__ = ["CNP_TYPE", "Edge", "Node", "call_graphs", "l7_summary", "ports_summary"]
 
@@ -127,7 +127,7 @@ def _edge_label(to_ports: list[Mapping[str, Any]]) -> str:
 class _ClusterPolicies:
     """The CNP objects of one cluster, and the services they declare."""
 
-    def __init__(self, objects: list[Mapping[str, Any]]) -> None:
+    def __init__(self, objects: Sequence[Mapping[str, Any]]) -> None:
         self.objects = objects
         self.services: dict[tuple[str, str], str] = {}  # (ns, "k=v,...") -> service name
         for obj in objects:
@@ -177,12 +177,7 @@ class _ClusterPolicies:
         return [p for p in peers if p is not None]
 
 
-def call_graphs(resources: Iterable[Mapping[str, Any]]) -> dict[str, set[Edge]]:
+def call_graphs(resources: StackExport | Iterable[Mapping[str, Any]]) -> dict[str, set[Edge]]:
     """cluster name → the edges of its call graph (clusters without policies: no entry)."""
-    items = [dict(r) for r in resources if isinstance(r, Mapping) and r.get("urn")]
-    by_urn = {r["urn"]: r for r in items}
-    per_cluster: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for res in items:
-        if res.get("type") == CNP_TYPE:
-            per_cluster[cluster_of(res, by_urn) or "(no cluster)"].append(res.get("inputs") or {})
+    per_cluster = StackExport.of(resources).by_cluster(CNP_TYPE, outside="(no cluster)")
     return {name: _ClusterPolicies(objs).edges() for name, objs in per_cluster.items()}

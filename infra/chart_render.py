@@ -28,6 +28,8 @@ from typing import Any
 import yaml
 
 from components.catalog import pins_for
+from infra.export_format import HELM_RELEASE, StackExport
+from infra.manifests import slug
 from infra.program import REPO_ROOT
 
 __all__ = [
@@ -55,7 +57,6 @@ _EXTRA_API_VERSIONS = {
         "gateway.networking.k8s.io/v1alpha2",
     ),
 }
-HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _POD_SPEC_PATHS = {
@@ -164,16 +165,14 @@ def _helm_template(helm: Path, release: RenderedRelease) -> list[dict[str, Any]]
     return [doc for doc in yaml.load_all(done.stdout, Loader=_LOADER) if isinstance(doc, dict)]
 
 
-def _releases(
-    resources: Iterable[dict[str, Any]], cluster_of: dict[str, str | None]
-) -> Iterator[RenderedRelease]:
-    for res in resources:
+def _releases(export: StackExport) -> Iterator[RenderedRelease]:
+    for res in export.of_type(HELM_RELEASE):
         inputs = res.get("inputs") or {}
-        if res["type"] != HELM_RELEASE or inputs.get("chart") != "cilium":
+        if inputs.get("chart") != "cilium":
             continue
         values = inputs.get("values") or {}
         yield RenderedRelease(
-            cluster=cluster_of.get(res["urn"]) or "_stack",
+            cluster=export.cluster_of(res) or "_stack",
             urn=res["urn"],
             name=str(inputs.get("name") or "cilium"),
             namespace=str(inputs.get("namespace") or "default"),
@@ -184,10 +183,10 @@ def _releases(
 
 
 def render_plan(
-    resources: list[dict[str, Any]], cluster_of: dict[str, str | None], helm: Path
+    export: StackExport | Iterable[dict[str, Any]], helm: Path
 ) -> list[RenderedRelease]:
     """Every Cilium release of the plan, rendered (Helm processes run side by side)."""
-    releases = list(_releases(resources, cluster_of))
+    releases = list(_releases(StackExport.of(export)))
     with ThreadPoolExecutor(max_workers=max(1, min(4, len(releases)))) as pool:
         rendered = list(pool.map(lambda r: _helm_template(helm, r), releases))
     for release, objects in zip(releases, rendered, strict=True):
@@ -217,10 +216,7 @@ def redact_secret(obj: dict[str, Any]) -> dict[str, Any]:
 def _file_name(obj: dict[str, Any]) -> str:
     meta = obj.get("metadata") or {}
     parts = [str(obj.get("kind")), str(meta.get("namespace") or "cluster"), str(meta.get("name"))]
-    return (
-        "-".join("".join(c if c.isalnum() or c in "-_." else "-" for c in p).lower() for p in parts)
-        + ".yaml"
-    )
+    return "-".join(slug(p) for p in parts) + ".yaml"
 
 
 def write_rendered(releases: list[RenderedRelease], manifests: Path) -> int:

@@ -1,8 +1,9 @@
 """The whole stack config as one typed model, validated before the first resource exists.
 
-Each cluster's model lives next to its component (components/eks.py, components/gke.py); this
-module assembles them, adds the rules that span clusters, and turns pydantic's errors into one
-line per problem that names the key as the user wrote it in Pulumi.<stack>.yaml.
+Each cluster's model lives next to its component (components/eks/config.py,
+components/gke/config.py); this module assembles them, adds the rules that span clusters, and
+turns pydantic's errors into one line per problem that names the key as the user wrote it in
+Pulumi.<stack>.yaml.
 """
 
 from __future__ import annotations

@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.export_format import REDACTED, UNKNOWN_SENTINEL, is_secret_envelope
+from infra.export_format import (
+    REDACTED,
+    UNKNOWN_SENTINEL,
+    ExportError,
+    StackExport,
+    is_secret_envelope,
+    read_export,
+)
 from infra.render import md_code, md_text, split_finding
 
 __all__ = [
@@ -89,8 +96,12 @@ class ResourceChange:
 class Plan:
     """The parts of one `out/<stack>/` directory the diff needs."""
 
-    resources: dict[str, dict[str, Any]]
+    export: StackExport
     violations: list[Violation]
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        return self.export.by_urn
 
 
 @dataclass
@@ -190,20 +201,6 @@ def _read_json(path: Path, what: str) -> Any:
         raise DiffInputError(f"{what}: {path} is not readable JSON: {exc}") from exc
 
 
-def _resource_list(doc: Any, path: Path) -> list[dict[str, Any]]:
-    """Accept the `pulumi stack export` shape, `{"resources": [...]}` or a bare list."""
-    if isinstance(doc, dict) and isinstance(doc.get("deployment"), dict):
-        doc = doc["deployment"].get("resources") or []
-    elif isinstance(doc, dict) and "resources" in doc:
-        doc = doc["resources"] or []
-    if not isinstance(doc, list) or not all(isinstance(r, dict) and "urn" in r for r in doc):
-        raise DiffInputError(
-            f"{path}: expected a `pulumi stack export` document "
-            '({"deployment": {"resources": [{"urn": ...}, ...]}})'
-        )
-    return doc
-
-
 def _violations(doc: Any, path: Path) -> list[Violation]:
     items = doc.get("violations") if isinstance(doc, dict) else None
     if not isinstance(items, list):
@@ -223,6 +220,11 @@ def _violations(doc: Any, path: Path) -> list[Violation]:
 def load_plan(plan_dir: Path, label: str = "plan") -> Plan:
     """Read one plan output directory; raise `DiffInputError` naming what is missing."""
     plan_dir = Path(plan_dir)
+    if plan_dir.is_file():
+        raise DiffInputError(
+            f"{label} plan {plan_dir} is a file; give the plan's folder (out/<stack>, which "
+            "holds resources.json and policy-report.json)"
+        )
     if not plan_dir.is_dir():
         raise DiffInputError(
             f"{label} plan directory {plan_dir} does not exist "
@@ -230,9 +232,16 @@ def load_plan(plan_dir: Path, label: str = "plan") -> Plan:
         )
     res_path = plan_dir / RESOURCES_FILE
     rep_path = plan_dir / POLICY_REPORT_FILE
-    resources = _resource_list(_read_json(res_path, f"{label} plan"), res_path)
+    if not res_path.is_file():
+        raise DiffInputError(
+            f"{label} plan: {res_path} does not exist (run `make plan` for that tree first)"
+        )
+    try:
+        export = read_export(res_path, f"{label} plan")
+    except ExportError as exc:
+        raise DiffInputError(str(exc)) from None
     violations = _violations(_read_json(rep_path, f"{label} plan"), rep_path)
-    return Plan(resources={r["urn"]: r for r in resources}, violations=violations)
+    return Plan(export=export, violations=violations)
 
 
 # --------------------------------------------------------------------------- comparing

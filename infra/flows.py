@@ -8,7 +8,6 @@ same way, like a dry-run ``cilium policy trace`` that also reads L7 rules.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Annotated, Any, Literal
 
 import typer
@@ -21,6 +20,7 @@ from components.flows.spec import resolve_one
 from components.network_policy import render_policies
 from components.platform import platform_for
 from components.traffic import TrafficPolicyError
+from infra.export_format import StackExport
 from infra.program import StackPlan
 
 __all__ = ["check_plan_flows", "cnps_by_cluster", "flows_command"]
@@ -28,19 +28,16 @@ __all__ = ["check_plan_flows", "cnps_by_cluster", "flows_command"]
 CNP_TYPE = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
 
 
-def cnps_by_cluster(resources: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def cnps_by_cluster(
+    resources: StackExport | list[dict[str, Any]],
+) -> dict[str, list[dict[str, Any]]]:
     """The CiliumNetworkPolicy objects of a plan (apiVersion, kind, metadata, spec), by cluster."""
-    from infra.plan import cluster_of  # the one answer to "which cluster owns a resource"
-
-    by_urn = {res["urn"]: res for res in resources}
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for res in resources:
-        if res.get("type") == CNP_TYPE:
-            out[cluster_of(res, by_urn) or "_stack"].append(res.get("inputs", {}))
-    return out
+    return StackExport.of(resources).by_cluster(CNP_TYPE)
 
 
-def check_plan_flows(plan: StackPlan, resources: list[dict[str, Any]]) -> list[FlowResult]:
+def check_plan_flows(
+    plan: StackPlan, resources: StackExport | list[dict[str, Any]]
+) -> list[FlowResult]:
     """Every cluster's expected flows against the policies recorded for it."""
     objects = cnps_by_cluster(resources)
     results: list[FlowResult] = []

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from infra.callgraph import Edge, Node, call_graphs
+from infra.export_format import StackExport
 
 __all__ = ["MAX_EDGES", "MAX_NAMESPACES", "MAX_SERVICES", "render_mermaid"]
 
@@ -235,9 +236,9 @@ def _groups(
 
 
 def render_mermaid(
-    resources: list[dict[str, Any]],
+    resources: StackExport | list[dict[str, Any]],
     *,
-    base: list[dict[str, Any]] | None = None,
+    base: StackExport | list[dict[str, Any]] | None = None,
     clusters: Sequence[str] = (),
 ) -> str:
     """The call graph of a plan as a Mermaid `flowchart LR` (``clusters`` gives the order)."""

@@ -9,18 +9,29 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.settings import get_project, get_stack
-from pulumi.runtime.sync_await import _ensure_event_loop
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from infra.engine_rules import engine_urn
 from infra.export_format import SECRET_SIG, SIG_KEY, is_secret_envelope
 
-__all__ = ["FAKE_ACCOUNT", "MeshlessMocks", "RecordedResource", "RecordingMonitor"]
+__all__ = [
+    "FAKE_ACCOUNT",
+    "FAKE_GCP_PROJECT_NUMBER",
+    "MeshlessMocks",
+    "RecordedResource",
+    "RecordingMonitor",
+    "run_recorded",
+]
 
 FAKE_ACCOUNT = "123456789012"
 FAKE_GCP_PROJECT_NUMBER = "987654321098"
@@ -260,3 +271,30 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 request.outputs, keep_unknowns=True
             )
         return super().RegisterResourceOutputs(request)
+
+
+def run_recorded(
+    program: Callable[[], Any],
+    *,
+    project: str,
+    stack: str,
+    config: dict[str, str],
+    monitor: RecordingMonitor | None = None,
+) -> RecordingMonitor:
+    """Run ``program`` against ``monitor`` (a fresh RecordingMonitor over MeshlessMocks by
+    default) and return it; an exception of the program propagates.
+
+    Each run gets a fresh runtime, so several runs in one process (tests, benchmarks) each get
+    their own root Stack resource and no leftover outputs of the previous one. That reset
+    touches the SDK's private runtime state (``settings.ROOT``, the RPC manager, the outputs
+    list), which is why it lives here, beside the mock monitor, and nowhere else."""
+    monitor = monitor or RecordingMonitor(MeshlessMocks())
+    runtime_settings.ROOT.set(None)
+    runtime_settings.SETTINGS.rpc_manager.clear()
+    runtime_settings.SETTINGS.outputs.clear()
+    pulumi.runtime.set_all_config(config)
+    pulumi_mocks.set_mocks(
+        monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor
+    )
+    _sync_await(run_pulumi_func(program))
+    return monitor

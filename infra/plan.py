@@ -9,52 +9,37 @@ report from the real policy pack, and a Markdown summary for pull requests.
 
 from __future__ import annotations
 
-import base64
-import graphlib
-import heapq
-import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pulumi
-import yaml
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import settings as runtime_settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
-
 from infra import stack_file
 from infra.engine_rules import EngineRuleError, check_engine_rules
 from infra.export_format import (
-    CLUSTER_TYPES,
-    REDACTED,
-    RESOURCE_REF_SIG,
-    SECRET_SIG,
-    SIG_KEY,
-    UNKNOWN_SENTINEL,
-    cluster_of,
-    is_secret_envelope,
+    ExportError,
+    StackExport,
+    dump_json,
+    export_document,
+    write_export,
 )
-from infra.mocks import MeshlessMocks, RecordedResource, RecordingMonitor
+from infra.manifests import write_manifests
+from infra.mocks import RecordedResource, run_recorded
 from infra.program import REPO_ROOT, StackPlan, declare, load
 
 __all__ = [
-    "CLUSTER_TYPES",
     "PROJECT",
     "PlanInputError",
     "PlanResult",
-    "cluster_of",
-    "export_document",
+    "plan_stack",
     "read_stack_file",
     "record_program",
+    "run",
     "stack_file_locator",
-    "write_plan",
 ]
 
 PROJECT = "meshless"
@@ -83,20 +68,7 @@ def record_program(
     stack: str, stack_plan: StackPlan, values: dict[str, str]
 ) -> list[RecordedResource]:
     """Register every resource of the program against a recording mock monitor."""
-    mocks = MeshlessMocks()
-    monitor = RecordingMonitor(mocks)
-    # A fresh runtime per plan, so several plans in one process (tests, benchmarks) each get
-    # their own root Stack resource and no leftover outputs of the previous one.
-    runtime_settings.ROOT.set(None)
-    runtime_settings.SETTINGS.rpc_manager.clear()
-    runtime_settings.SETTINGS.outputs.clear()
-    pulumi.runtime.set_all_config(values)
-    pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-
-    def program() -> None:
-        declare(stack_plan)
-
-    _sync_await(run_pulumi_func(program))
+    monitor = run_recorded(lambda: declare(stack_plan), project=PROJECT, stack=stack, config=values)
     if monitor.duplicates:
         raise PlanInputError(
             f"Duplicate resource URN '{monitor.duplicates[0]}'; try giving it a unique name "
@@ -104,173 +76,6 @@ def record_program(
             "config produce the same resource name)"
         )
     return list(monitor.recorded.values())
-
-
-def _json_value(value: Any) -> Any:
-    """Mock-monitor values in `pulumi stack export` form (secrets redacted, unknowns marked)."""
-    if isinstance(value, dict):
-        if is_secret_envelope(value):
-            return {SIG_KEY: SECRET_SIG, "ciphertext": REDACTED}
-        if value.get(SIG_KEY) == RESOURCE_REF_SIG:
-            return value.get("urn", "")
-        return {str(k): _json_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_value(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        # The engine's wire format (protobuf Struct) has only doubles; exports show integers.
-        return int(value)
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if type(value).__name__ == "Unknown":
-        return UNKNOWN_SENTINEL
-    return str(value)
-
-
-def _ordered(resources: list[RecordedResource]) -> list[RecordedResource]:
-    """Resources in a stable order that, like a real export, lists every resource after its
-    parent, provider and dependencies (registration order under mocks varies run to run):
-    among those ready, the smallest URN first. A cycle raises graphlib.CycleError rather than
-    silently dropping the resources on it."""
-    by_urn = {res.urn: res for res in resources}
-    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-    for res in resources:
-        needs = {res.parent, res.provider.rsplit("::", 1)[0], *res.dependencies}
-        sorter.add(res.urn, *(urn for urn in needs if urn in by_urn and urn != res.urn))
-    sorter.prepare()
-    ready = list(sorter.get_ready())
-    heapq.heapify(ready)
-    ordered: list[RecordedResource] = []
-    while ready:
-        urn = heapq.heappop(ready)
-        ordered.append(by_urn[urn])
-        sorter.done(urn)
-        for now_ready in sorter.get_ready():
-            heapq.heappush(ready, now_ready)
-    return ordered
-
-
-def export_document(stack: str, resources: list[RecordedResource]) -> dict[str, Any]:
-    """The plan in the shape of `pulumi stack export` (deployment version 3)."""
-    entries = []
-    try:
-        ordered = _ordered(resources)
-    except graphlib.CycleError as exc:
-        cycle = " -> ".join(exc.args[1]) if len(exc.args) > 1 else str(exc)
-        raise PlanInputError(
-            f"resources depend on each other in a cycle, so no deployment order exists: {cycle}"
-        ) from None
-    for res in ordered:
-        entry: dict[str, Any] = {"urn": res.urn, "custom": res.custom, "type": res.type}
-        if res.id:
-            entry["id"] = res.id
-        entry["inputs"] = _json_value(res.inputs)
-        entry["outputs"] = _json_value(res.outputs)
-        if res.parent:
-            entry["parent"] = res.parent
-        if res.provider:
-            entry["provider"] = res.provider
-        # As `pulumi stack export` writes them (apitype.ResourceV3): present only when true.
-        if res.protect:
-            entry["protect"] = True
-        if res.retain_on_delete:
-            entry["retainOnDelete"] = True
-        entry["dependencies"] = sorted(set(res.dependencies))
-        if res.property_dependencies:
-            entry["propertyDependencies"] = {
-                k: sorted(set(v)) for k, v in sorted(res.property_dependencies.items())
-            }
-        entries.append(entry)
-    return {
-        "version": 3,
-        "deployment": {
-            "manifest": {"time": "offline-plan", "magic": "", "version": "meshless-offline-plan"},
-            "resources": entries,
-        },
-    }
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-").lower()
-
-
-# libyaml's emitter is an order of magnitude faster; at 1270 services writing the manifests
-# was a quarter of the plan with the pure-Python one.
-_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-def _dump_yaml(data: Any, *, sort_keys: bool) -> str:
-    return yaml.dump(data, Dumper=_YAML_DUMPER, sort_keys=sort_keys)
-
-
-LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
-
-
-def write_manifests(resources: list[dict[str, Any]], directory: Path) -> int:
-    """One YAML per Kubernetes object, one values file per Helm release and one user-data file
-    per EC2 launch template; returns the count."""
-    by_urn = {res["urn"]: res for res in resources}
-    written = 0
-    for res in resources:
-        typ = res["type"]
-        cluster = cluster_of(res, by_urn) or "_stack"
-        inputs = res.get("inputs", {})
-        if typ == LAUNCH_TEMPLATE and isinstance(inputs.get("userData"), str):
-            # The node's user data as EC2 will hand it to cloud-init (MIME multi-part).
-            name = f"launch-template-{_slug(res['urn'].rsplit('::', 1)[-1])}-user-data.mime"
-            body = base64.b64decode(inputs["userData"]).decode("utf-8", errors="replace")
-        elif not res["custom"] or not typ.startswith("kubernetes:"):
-            continue
-        elif typ == "kubernetes:helm.sh/v3:Release":
-            name = f"helm-{_slug(inputs.get('name', 'release'))}-values.yaml"
-            header = (
-                f"# Helm release {inputs.get('name')} in {inputs.get('namespace')}: chart "
-                f"{inputs.get('chart')} {inputs.get('version')} from "
-                f"{(inputs.get('repositoryOpts') or {}).get('repo') or 'a local archive'}\n"
-            )
-            body = header + _dump_yaml(inputs.get("values", {}), sort_keys=True)
-        elif "kind" in inputs and "metadata" in inputs:
-            meta = inputs.get("metadata") or {}
-            name = f"{_slug(inputs['kind'])}-{_slug(meta.get('namespace', 'cluster'))}-{_slug(meta.get('name', 'unnamed'))}.yaml"
-            body = _dump_yaml(
-                {
-                    k: inputs[k]
-                    for k in ("apiVersion", "kind", "metadata", "spec", "data")
-                    if k in inputs
-                },
-                sort_keys=False,
-            )
-        else:
-            continue
-        target = directory / _slug(cluster) / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(body, encoding="utf-8")
-        written += 1
-    return written
-
-
-def write_plan(result: PlanResult, out_dir: Path) -> tuple[dict[str, Any], int]:
-    """Write resources.json and manifests/ into a fresh out_dir; return the export document
-    and how many manifest files were written."""
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    (out_dir / "manifests").mkdir(parents=True)
-    return _write_into(result, out_dir)
-
-
-def _write_into(
-    result: PlanResult,
-    out_dir: Path,
-    exported: Callable[[list[dict[str, Any]]], None] | None = None,
-) -> tuple[dict[str, Any], int]:
-    (out_dir / "manifests").mkdir(parents=True, exist_ok=True)
-    document = export_document(result.stack, result.resources)
-    if exported is not None:  # the gate starts on the resources while the files are written
-        exported(document["deployment"]["resources"])
-    (out_dir / "resources.json").write_text(
-        json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8"
-    )
-    manifests = write_manifests(document["deployment"]["resources"], out_dir / "manifests")
-    return document, manifests
 
 
 def default_stack_file(stack: str) -> Path:
@@ -291,120 +96,6 @@ def plan_stack(stack: str, stack_file: Path | None = None) -> PlanResult:
     return PlanResult(stack, stack_plan, resources)
 
 
-@dataclass
-class ReleaseChecks:
-    """What the rendered releases or the version moves block on, and their summary section."""
-
-    problems: list[str]
-    markdown: str
-    objects: int = 0
-
-
-def render_releases(
-    resources: list[dict[str, Any]],
-    owners: dict[str, str | None],
-    helm: Path,
-    manifests: Path,
-) -> ReleaseChecks:
-    """Render every Cilium release (infra/chart_render.py), write its objects, check them."""
-    from infra.chart_render import check_rendered, render_plan, write_rendered
-
-    releases = render_plan(resources, owners, helm)
-    written = write_rendered(releases, manifests)
-    problems = [p for release in releases for p in check_rendered(release)]
-    lines = ["## Rendered Cilium releases", ""]
-    for release in releases:
-        lines.append(
-            f"- `{release.folder}`: chart {release.version}, {len(release.objects)} objects "
-            f"rendered by Helm into `manifests/{release.folder}/`"
-        )
-    lines += [f"- ⛔ {problem}" for problem in problems]
-    if releases and not problems:
-        lines.append(
-            "- every container image is a catalog digest, cilium-config has "
-            'kube-proxy-replacement "true", no kube-proxy object'
-        )
-    return ReleaseChecks(problems, "\n".join(lines) + "\n\n", written)
-
-
-def check_upgrades(
-    base: list[dict[str, Any]] | None, head: list[dict[str, Any]], config: Any
-) -> ReleaseChecks:
-    """Version moves of the Cilium releases against a base plan (infra/upgrade.py)."""
-    from infra.upgrade import upgrade_steps, upgrades_markdown
-
-    if base is None:
-        return ReleaseChecks([], "")
-    reasons = {
-        f"{c.name}-cilium-release": c.cilium_settings.downgrade_reason
-        for c in config.clusters
-        if c.cilium_settings.downgrade_reason
-    }
-    steps = upgrade_steps(base, head, reasons)
-    return ReleaseChecks([p for s in steps for p in s.problems], upgrades_markdown(steps))
-
-
-def release_checks(
-    resources: list[dict[str, Any]],
-    owners: dict[str, str | None],
-    helm: Path,
-    target: Path,
-    base_dir: Path | None,
-    config: Any,
-) -> ReleaseChecks:
-    """The releases rendered and checked, and their version moves against the base plan."""
-    from infra.chart_render import RenderError
-
-    try:
-        rendered = render_releases(resources, owners, helm, target / "manifests")
-    except RenderError as exc:
-        raise PlanInputError(str(exc)) from None
-    base = _base_resources(base_dir) if base_dir is not None else None
-    upgrades = check_upgrades(base, resources, config)
-    return ReleaseChecks(
-        rendered.problems + upgrades.problems,
-        rendered.markdown + upgrades.markdown,
-        rendered.objects,
-    )
-
-
-@dataclass
-class Comparison:
-    """The plan against a base plan (`--compare`): resources, rendered objects, or why not."""
-
-    diff: Any = None
-    error: str | None = None
-    base_resources: list[dict[str, Any]] | None = None
-    objects_markdown: str = ""
-
-
-def compare_with(base_dir: Path | None, target: Path) -> Comparison:
-    from infra.diff import DiffInputError, compare_plans, load_plan
-    from infra.objdiff import diff_rendered, objects_markdown
-
-    if base_dir is None:
-        return Comparison()
-    try:
-        return Comparison(
-            diff=compare_plans(base_dir, target),
-            base_resources=list(load_plan(base_dir, "base").resources.values()),
-            objects_markdown=objects_markdown(diff_rendered(base_dir, target)),
-        )
-    except DiffInputError as exc:
-        return Comparison(error=str(exc))
-
-
-def _base_resources(base_dir: Path) -> list[dict[str, Any]] | None:
-    """The base plan's resources for the upgrade rules; None when it has none to read (the
-    comparison itself reports that)."""
-    path = base_dir / "resources.json"
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        return list(document["deployment"]["resources"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def _policy_config_for(stack: str, given: Path | None) -> Path | None:
     if given is not None:
         if not given.is_file():
@@ -414,7 +105,7 @@ def _policy_config_for(stack: str, given: Path | None) -> Path | None:
     return default if default.is_file() else None
 
 
-def stack_file_locator(stack_file: Path, by_urn: dict[str, dict[str, Any]]) -> Any:
+def stack_file_locator(stack_file: Path, export: StackExport) -> Any:
     """violation → the stack file line of the config key behind it, the file named relative
     to the repository (as GitHub annotations want it) when it lies inside."""
     from infra.stack_lines import StackFileIndex
@@ -424,10 +115,23 @@ def stack_file_locator(stack_file: Path, by_urn: dict[str, dict[str, Any]]) -> A
     index = StackFileIndex(path, display)
 
     def locate(violation: Any) -> Any:
-        res = by_urn.get(violation.urn)
-        return index.locate(cluster_of(res, by_urn), violation.policy_name) if res else None
+        if violation.urn not in export.by_urn:
+            return None
+        return index.locate(export.cluster_of(violation.urn), violation.policy_name)
 
     return locate
+
+
+@dataclass
+class _Job:
+    """One plan's recorded program and what its output steps need."""
+
+    result: PlanResult
+    early: Any  # infra/pack_early.py EarlyPack: the pack, started while the program recorded
+    policy_file: Path | None
+    compare: Path | None
+    upgrade_from: Path | None
+    helm: Path
 
 
 def run(
@@ -462,19 +166,12 @@ def run(
     with EarlyPack(policy_file, stack=stack, project=PROJECT) as early:
         result = plan_stack(stack, stack_file)
         _check_target(target)
-        done = _write_staged(result, target, early, policy_file, compare, upgrade_from, helm)
+        job = _Job(result, early, policy_file, compare, upgrade_from or compare, helm)
+        done = _write_staged(job, target)
     return _report(stack, stack_file, target, done, console)
 
 
-def _write_staged(
-    result: PlanResult,
-    target: Path,
-    early: Any,
-    policy_file: Path | None,
-    compare: Path | None,
-    upgrade_from: Path | None,
-    helm: Any,
-) -> _Written:
+def _write_staged(job: _Job, target: Path) -> _Written:
     # Everything is written into a fresh folder beside the target and moved into place only
     # once every step (renders, gate, flows) has run: an error leaves the old plan untouched.
     try:
@@ -483,9 +180,7 @@ def _write_staged(
     except OSError as exc:
         raise PlanInputError(f"{target}: cannot write the plan there ({exc.strerror})") from None
     try:
-        done = _write_all(
-            result, staging, early, policy_file, compare, upgrade_from or compare, helm
-        )
+        done = _write_all(job, staging)
         _replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -503,7 +198,7 @@ def _report(stack: str, stack_file: Path | None, target: Path, done: _Written, c
         console.print(
             verdict_line(done.inputs, markdown=False), highlight=False, soft_wrap=True, markup=False
         )
-        locate = stack_file_locator(stack_file or default_stack_file(stack), done.by_urn)
+        locate = stack_file_locator(stack_file or default_stack_file(stack), done.export)
         if done.report.violations:
             print_findings(done.report, console, locate=locate)
         emit_annotations(done.report.violations, console.file, locate)
@@ -570,54 +265,77 @@ class _Written:
 
     report: Any
     inputs: Any
-    by_urn: dict[str, dict[str, Any]]
+    export: StackExport
     flows: list[Any]
     blocking: list[str]
 
 
-def _write_all(
-    result: PlanResult,
-    target: Path,
-    early: Any,
-    policy_file: Path | None,
-    compare: Path | None,
-    upgrade_from: Path | None,
-    helm: Any,
-) -> _Written:
+def _dump(path: Path, data: Any) -> None:
+    path.write_bytes(dump_json(data))
+
+
+def _gate(job: _Job, export: StackExport) -> Any:
+    """The policy pack's report on the plan (the pack was started while the program recorded)."""
+    from infra.gate import GateError, run_gate
+
+    try:
+        pack = job.early.session()  # infra/pack_early.py
+        return run_gate(
+            export.resources,
+            policy_config=job.policy_file,
+            stack=job.result.stack,
+            project=PROJECT,
+            pack=pack,
+        )
+    except GateError as exc:
+        raise PlanInputError(str(exc)) from None
+
+
+def _write_all(job: _Job, target: Path) -> _Written:
     """Every output file of the plan into ``target`` (the staging folder)."""
     # Imported here: the gate starts the policy pack, the diff and graph are only for output.
     from components.flows.check import flows_markdown
+    from infra.chart_render import RenderError
+    from infra.compare import compare_with
     from infra.flows import check_plan_flows
-    from infra.gate import GateError
     from infra.graph import render_mermaid
+    from infra.release_checks import release_checks
     from infra.summary import SummaryInputs, render_summary
 
-    stack = result.stack
-    document, manifests = _write_into(result, target, early.start_gate)
-    resources = document["deployment"]["resources"]
-    by_urn = {res["urn"]: res for res in resources}
-    owners = {res["urn"]: cluster_of(res, by_urn) for res in resources}
-    releases = release_checks(resources, owners, helm, target, upgrade_from, result.plan.config)
-    manifests += releases.objects
-
+    result, stack = job.result, job.result.stack
     try:
-        report = early.gate_report()  # analyzed while the files were written (pack_early.py)
-    except GateError as exc:
+        document = export_document(stack, result.resources)
+    except ExportError as exc:
         raise PlanInputError(str(exc)) from None
+    export = StackExport(document["deployment"]["resources"])
+    # The gate (mostly the pack's process on the second core, this thread waiting on gRPC) and
+    # the Helm renders (subprocesses) run beside the writing below; each result is awaited
+    # where it is first needed, and every thread has ended before this function returns.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="plan") as pool:
+        gate = pool.submit(_gate, job, export)
+        renders = pool.submit(
+            release_checks, export, job.helm, target, job.upgrade_from, result.plan.config
+        )
+        write_export(target / "resources.json", document)
+        manifests = write_manifests(export, target / "manifests")
+        flow_results = check_plan_flows(result.plan, export)
+        try:
+            releases = renders.result()
+        except RenderError as exc:
+            raise PlanInputError(str(exc)) from None
+        manifests += releases.objects
+        report = gate.result()
     report_json = report.to_json()
-    (target / "policy-report.json").write_text(
-        json.dumps(report_json, indent=2) + "\n", encoding="utf-8"
-    )
+    _dump(target / "policy-report.json", report_json)
 
-    comparison = compare_with(compare, target)
+    comparison = compare_with(job.compare, target)
     names = [c.name for c in result.plan.config.clusters]
-    mermaid = render_mermaid(resources, base=comparison.base_resources, clusters=names)
+    mermaid = render_mermaid(export, base=comparison.base, clusters=names)
     (target / "graph.mmd").write_text(mermaid.rstrip() + "\n", encoding="utf-8")
     inputs = SummaryInputs(
         stack=stack,
         config=result.plan.config,
-        resources=resources,
-        cluster_of=owners,
+        export=export,
         report=report_json,
         warnings=result.plan.warnings,
         diff=comparison.diff,
@@ -628,16 +346,10 @@ def _write_all(
         release_problems=len(releases.problems),
     )
     summary = render_summary(inputs)
-    # Expected flows (flows.yaml beside each cluster's policies) against the recorded CNPs.
-    flow_results = check_plan_flows(result.plan, resources)
     failed_flows = [r for r in flow_results if not r.ok]
-    (target / "flows-report.json").write_text(
-        json.dumps(
-            [{"ok": r.ok, "cluster": r.cluster, "message": r.message} for r in flow_results],
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
+    _dump(
+        target / "flows-report.json",
+        [{"ok": r.ok, "cluster": r.cluster, "message": r.message} for r in flow_results],
     )
     summary += "\n" + flows_markdown(flow_results) if flow_results else ""
     if failed_flows:
@@ -647,4 +359,4 @@ def _write_all(
             f"see Expected flows below.\n{rest}"
         )
     (target / "summary.md").write_text(summary, encoding="utf-8")
-    return _Written(report, inputs, by_urn, flow_results, list(releases.problems))
+    return _Written(report, inputs, export, flow_results, list(releases.problems))

@@ -169,7 +169,7 @@ def _declare_cluster(
         extra = {"operator_role_arn": component.operator_role_arn}
     else:
         component = GkeCluster(cluster.name, cluster, environment)
-        # This component always turns Workload Identity on (components/gke.py).
+        # This component always turns Workload Identity on (components/gke/cluster.py).
         extra = {"pod_cidr": cluster.network.pod_cidr, "workload_identity": True}
     facts = ClusterFacts(
         name=cluster.name,

@@ -40,7 +40,8 @@ _CODE_TOKENS = re.compile(
       (?P<tick>`+)(?P<ticked>.+?)(?P=tick)             # already a code span
     | \{[^{}\n]*\}                                      # {state: "ENCRYPTED", keyName: <kms key>}
     | "[^"\n]*"(?=[\s.,;:)]|$)                          # a quoted value
-    | [^\s"`]*<[A-Za-z][\w .:/-]*>[^\s"`,;)]*           # anything holding a <placeholder>
+    | [^\s"`(]*<[A-Za-z][\w .:/-]*>[^\s"`,;)]*          # anything holding a <placeholder>
+    | (?<![\w./])/[\w.-]+(?:/[\w.-]+)*/?              # an absolute path: /tmp/out/prod
     | (?<![\w.])[A-Za-z_][\w-]*(?:\[[^\]\s]*\])*        # a config path: a.b[0].c, x[key],
       (?:(?:[./][\w-]+)(?:\[[^\]\s]*\])*)+              #   policies/data/file.json
       (?::\ (?:true|false|[0-9]+|"[^"]*"))?             #   with `: value` when it sets one

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from components.catalog import DEFAULT_CHART_VERSION, next_minor
 from infra.config import StackConfig
+from infra.export_format import StackExport
 from infra.findings_log import short_urn
 from infra.rehearsal import creation_phases
 from infra.render import md_code, md_text, split_finding
@@ -49,8 +50,7 @@ class SummaryInputs:
 
     stack: str
     config: StackConfig
-    resources: list[dict[str, Any]]
-    cluster_of: Mapping[str, str | None]
+    export: StackExport
     report: dict[str, Any] | None
     warnings: list[str]
     diff: PlanDiff | None
@@ -61,6 +61,14 @@ class SummaryInputs:
     # infra/objdiff.py, infra/upgrade.py), and how many of their checks block the plan.
     releases_markdown: str = ""
     release_problems: int = 0
+
+    @property
+    def resources(self) -> list[dict[str, Any]]:
+        return self.export.resources
+
+    @property
+    def cluster_of(self) -> Mapping[str, str | None]:
+        return self.export.owners
 
 
 def is_internal_type(type_token: str) -> bool:

@@ -22,11 +22,11 @@ from typing import Any
 
 import yaml
 
+from infra.export_format import HELM_RELEASE, StackExport
 from infra.program import REPO_ROOT
 
 __all__ = ["UpgradeStep", "upgrade_steps", "upgrades_markdown"]
 
-HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 VALUES_DIR = REPO_ROOT / "vendor" / "cilium-chart"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _IMAGE_KEYS = ("digest", "Digest", "tag", "useDigest", "repository")
@@ -115,7 +115,7 @@ class UpgradeStep:
             if path in before and path not in after:
                 self.problems.append(
                     f"release {self.release}: value {path} is set but Cilium {self.head} no "
-                    "longer has it; migrate it in components/cilium.py"
+                    "longer has it; migrate it in components/cilium/values.py"
                 )
         for path in sorted(before):
             if any(k in path for k in _IMAGE_KEYS) or path in ours:
@@ -129,17 +129,17 @@ class UpgradeStep:
                 )
 
 
-def _cilium_releases(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _cilium_releases(resources: StackExport | list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {
         r["urn"]: r
-        for r in resources
-        if r["type"] == HELM_RELEASE and (r.get("inputs") or {}).get("chart") == "cilium"
+        for r in StackExport.of(resources).of_type(HELM_RELEASE)
+        if (r.get("inputs") or {}).get("chart") == "cilium"
     }
 
 
 def upgrade_steps(
-    base: list[dict[str, Any]],
-    head: list[dict[str, Any]],
+    base: StackExport | list[dict[str, Any]],
+    head: StackExport | list[dict[str, Any]],
     downgrade_reasons: dict[str, str] | None = None,
 ) -> list[UpgradeStep]:
     """The version move of every Cilium release present in both plans (by URN), checked;

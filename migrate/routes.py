@@ -196,16 +196,26 @@ def _http_rule(
             if rewrite:
                 filters.append({"type": "URLRewrite", "urlRewrite": rewrite})
         filters += mirrors(obj, rep, ctx, route, at)
-        refs = backends(obj, rep, ctx, route.get("route") or [], f"{at}.route")
+        refs = _backend_refs(obj, rep, ctx, route, at)
         if not refs:
-            rep.gap(
-                f"{at}.route",
-                "no destination could become a backend; the rule is left out",
-                "a Kubernetes Service with a port",
-            )
             return []
         rule["backendRefs"] = refs
     return _chunked(rule, matches, filters)
+
+
+def _backend_refs(
+    obj: IstioObject, rep: ObjectReport, ctx: RouteContext, route: dict[str, Any], at: str
+) -> list[dict[str, Any]]:
+    """The route's destinations as backendRefs; none when no destination can become one, and
+    then a gap saying the rule is left out (the caller drops it)."""
+    refs = backends(obj, rep, ctx, route.get("route") or [], f"{at}.route")
+    if not refs:
+        rep.gap(
+            f"{at}.route",
+            "no destination could become a backend; the rule is left out",
+            "a Kubernetes Service with a port",
+        )
+    return refs
 
 
 def _chunked(
@@ -393,18 +403,11 @@ def _grpc_rule(
     matches, ok = _matches(rep, route, at, _grpc_match)
     if not ok:
         return []
-    rule: dict[str, Any] = {}
     filters = _header_filters(route.get("headers") or {}) + mirrors(obj, rep, ctx, route, at)
-    refs = backends(obj, rep, ctx, route.get("route") or [], f"{at}.route")
+    refs = _backend_refs(obj, rep, ctx, route, at)
     if not refs:
-        rep.gap(
-            f"{at}.route",
-            "no destination could become a backend; the rule is left out",
-            "a Kubernetes Service with a port",
-        )
         return []
-    rule["backendRefs"] = refs
-    return _chunked(rule, matches, filters)
+    return _chunked({"backendRefs": refs}, matches, filters)
 
 
 def _grpc_match(rep: ObjectReport, match: dict[str, Any], at: str) -> dict[str, Any] | None:

@@ -17,7 +17,31 @@ from typing import Any
 
 import pytest
 
+from tests.cluster_builds import EksBuilt, GkeBuilt, make_eks_builder, make_gke_builder
+from tests.recording import record_program
+
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def record() -> Callable[..., Any]:
+    """Run a small program under the offline plan's mocks and recording monitor
+    (infra/mocks.py) and return what it registered: tests/recording.py ``record_program``."""
+    return record_program
+
+
+@pytest.fixture(scope="session")
+def build_gke() -> Callable[..., GkeBuilt]:
+    """``build_gke(config, environment="staging")``: a GkeCluster recorded under the plan's
+    mocks, once per config and environment (tests/cluster_builds.py)."""
+    return make_gke_builder()
+
+
+@pytest.fixture(scope="session")
+def build_eks() -> Callable[..., EksBuilt]:
+    """``build_eks(config, environment="staging", stage="addons")``: an EksCluster, its CNI
+    release, node groups and add-ons recorded under the plan's mocks (tests/cluster_builds.py)."""
+    return make_eks_builder()
 
 
 @pytest.fixture(scope="session")

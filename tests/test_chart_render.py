@@ -20,6 +20,7 @@ import yaml
 from components.cilium import CiliumSettings, ClusterFacts, build_values
 from infra import chart_render as render
 from infra import plan as offline
+from infra.export_format import read_export
 from infra.upgrade import UpgradeStep
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,10 +114,8 @@ class TestRenderedChecks:
 
     @pytest.fixture()
     def release(self, base_1_16: Path) -> render.RenderedRelease:
-        resources = json.loads((base_1_16 / "resources.json").read_text())["deployment"][
-            "resources"
-        ]
-        (release,) = render.render_plan(resources, {}, render.find_helm())
+        export = read_export(base_1_16 / "resources.json")
+        (release,) = render.render_plan(export, render.find_helm())
         assert render.check_rendered(release) == []
         return release
 

@@ -14,6 +14,7 @@ from pulumi.runtime.proto import provider_pb2
 from conformance.compare import compare_exports
 from conformance.events import read_events, rehearsal_order_problems
 from conformance.stand_in_provider import StandInProvider, _to_python, _to_struct
+from infra.export_format import REDACTED, SECRET_SIG, SIG_KEY, document_of
 from infra.mocks import MeshlessMocks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +39,7 @@ def test_make_builds_the_versions_go_mod_pins() -> None:
 
 
 def doc(*resources: dict) -> dict:
-    return {"version": 3, "deployment": {"resources": list(resources)}}
+    return document_of(list(resources))
 
 
 def vpc(**extra: object) -> dict:
@@ -88,8 +89,8 @@ class TestCompareExports:
         assert compare_exports(doc(plan), doc(wrong))
 
     def test_secret_ciphertext_is_not_compared_but_secrecy_is(self) -> None:
-        sig = "4dabf18193072939515e22adb298388d"
-        secret = {sig: "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "[secret]"}
+        sig = SIG_KEY
+        secret = {sig: SECRET_SIG, "ciphertext": REDACTED}
         plan = vpc(inputs={"password": secret})
         engine = vpc(inputs={"password": {**secret, "ciphertext": "v1:abc"}})
         assert compare_exports(doc(plan), doc(engine)) == []

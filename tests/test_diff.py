@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from infra import export_format as wire
 from infra.diff import (
     SECRET_MARKER,
     DiffInputError,
@@ -18,10 +19,11 @@ from infra.diff import (
     compare_plans,
     diff_inputs,
 )
+from infra.export_format import document_of
 
 STACK = "staging"
 PREFIX = f"urn:pulumi:{STACK}::meshless::"
-SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+SECRET = {wire.SIG_KEY: wire.SECRET_SIG}
 
 
 def urn(type_chain: str, name: str) -> str:
@@ -135,7 +137,7 @@ def write_plan(
     where: Path, resources: list[dict[str, Any]], violations: list[dict[str, str]] | None = None
 ) -> Path:
     where.mkdir(parents=True, exist_ok=True)
-    doc = {"version": 3, "deployment": {"manifest": {}, "resources": resources}}
+    doc = document_of(resources)
     (where / "resources.json").write_text(json.dumps(doc, indent=2))
     (where / "policy-report.json").write_text(json.dumps(report(violations), indent=2))
     return where
@@ -268,7 +270,7 @@ class TestSecrets:
     """Secret plaintext never reaches the summary; changes to secrets still show."""
 
     def envelope(self, plaintext: str) -> dict[str, str]:
-        return {**SECRET_SIG, "plaintext": json.dumps(plaintext)}
+        return {**SECRET, "plaintext": json.dumps(plaintext)}
 
     def test_changed_secret_shows_marker_only(self, tmp_path: Path) -> None:
         b_res, h_res = base_resources(), base_resources()
@@ -288,8 +290,8 @@ class TestSecrets:
         assert compare_plans(b, h).is_empty
 
     def test_encrypted_secrets_compare_equal(self) -> None:
-        before = {"urn": "u", "inputs": {"k": {**SECRET_SIG, "ciphertext": "v1:aaa"}}}
-        after = {"urn": "u", "inputs": {"k": {**SECRET_SIG, "ciphertext": "v1:bbb"}}}
+        before = {"urn": "u", "inputs": {"k": {**SECRET, "ciphertext": "v1:aaa"}}}
+        after = {"urn": "u", "inputs": {"k": {**SECRET, "ciphertext": "v1:bbb"}}}
         assert diff_inputs(before, after) is None
 
     def test_redacted_exports_compare_equal(self) -> None:
@@ -405,6 +407,13 @@ class TestInputErrors:
         with pytest.raises(DiffInputError, match=r"policy-report\.json does not exist"):
             compare_plans(base, head_with(tmp_path, base_resources()))
 
+    def test_a_file_given_for_the_folder(self, tmp_path: Path, base: Path) -> None:
+        head = head_with(tmp_path, base_resources())
+        with pytest.raises(
+            DiffInputError, match=r"resources\.json is a file; give the plan's folder"
+        ):
+            compare_plans(base / "resources.json", head)
+
     def test_missing_head_resources(self, tmp_path: Path, base: Path) -> None:
         head = head_with(tmp_path, base_resources())
         (head / "resources.json").unlink()
@@ -413,7 +422,7 @@ class TestInputErrors:
 
     def test_bad_json(self, tmp_path: Path, base: Path) -> None:
         (base / "resources.json").write_text("{not json")
-        with pytest.raises(DiffInputError, match="not readable JSON"):
+        with pytest.raises(DiffInputError, match=r"base plan is not valid JSON \(line 1"):
             compare_plans(base, head_with(tmp_path, base_resources()))
 
     def test_wrong_shape(self, tmp_path: Path, base: Path) -> None:
@@ -421,10 +430,16 @@ class TestInputErrors:
         with pytest.raises(DiffInputError, match="pulumi stack export"):
             compare_plans(base, head_with(tmp_path, base_resources()))
 
-    def test_bare_resource_list_is_accepted(self, tmp_path: Path, base: Path) -> None:
+    def test_entry_without_urn_is_named_by_its_path(self, tmp_path: Path, base: Path) -> None:
+        head = head_with(tmp_path, [*base_resources(), {"type": "x"}])
+        with pytest.raises(DiffInputError, match=r"deployment\.resources\[\d+\] has no 'urn'"):
+            compare_plans(base, head)
+
+    def test_bare_resource_list_is_not_a_stack_export(self, tmp_path: Path, base: Path) -> None:
         head = head_with(tmp_path, base_resources())
         (head / "resources.json").write_text(json.dumps(base_resources()))
-        assert compare_plans(base, head).is_empty
+        with pytest.raises(DiffInputError, match=r"not a stack export.*pulumi stack export"):
+            compare_plans(base, head)
 
 
 json_values = st.recursive(

@@ -4,7 +4,12 @@ The user data is checked the way the node reads it: EC2 hands it to cloud-init a
 multi-part, nodeadm reads the NodeConfig part (validated against its CRD schema, vendored from
 awslabs/amazon-eks-ami), and the shell script writes systemd-networkd files (parsed as INI and
 held to keys the systemd man pages document; the script itself passes `bash -n`). Nothing here
-boots a node: what AWS and systemd do with the files is cited in components/eks_nodes.py.
+boots a node: what AWS and systemd do with the files is cited in components/eks/user_data.py.
+
+The user data is read from both stacks' plans; the node groups and templates the component
+registers for any config (one per pool, the taint, the autoscaler's desired size, disks, max
+pods per instance type) from tests/fixtures/eks-clusters.yaml built under the plan's mocks
+(the ``build_eks`` fixture).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +30,8 @@ import jsonschema
 import pytest
 import yaml
 
-from components.eks_nodes import (
+from components.cilium import ENI_PREFIX_DELEGATION
+from components.eks.user_data import (
     INSTANCE_INFO_PATH,
     NETWORKD_CONF_PATH,
     NETWORKD_NETWORK_PATH,
@@ -34,11 +41,15 @@ from components.eks_nodes import (
 )
 from infra import plan as offline
 from infra.config import ConfigError, parse_stack_config
+from infra.export_format import export_document
+from infra.manifests import write_manifests
+from tests.cluster_builds import EksBuilt, eks
 
 REPO = Path(__file__).resolve().parents[1]
 NODECONFIG_CRD = REPO / "vendor" / "amazon-eks-ami" / "node.eks.aws_nodeconfigs.yaml"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+TAINT = {"key": "node.cilium.io/agent-not-ready", "value": "true", "effect": "NO_EXECUTE"}
 HEREDOC = re.compile(r"cat > (\S+) <<'?(\w+)'?\n(.*?)\n\2\n", re.S)
 
 # Keys systemd documents for the sections we write: systemd.network(5) [Match] and [Link],
@@ -64,7 +75,7 @@ def exports() -> dict[str, list[dict[str, Any]]]:
     out = {}
     for stack in ("staging", "prod"):
         result = offline.plan_stack(stack)
-        out[stack] = offline.export_document(stack, result.resources)["deployment"]["resources"]
+        out[stack] = export_document(stack, result.resources)["deployment"]["resources"]
     return out
 
 
@@ -224,7 +235,7 @@ class TestLaunchTemplates:
         assert result.returncode == 0, result.stderr
 
     def test_plan_writes_the_user_data_per_node_group(self, exports, tmp_path: Path) -> None:
-        offline.write_manifests(exports["prod"], tmp_path)
+        write_manifests(exports["prod"], tmp_path)
         written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.mime"))
         assert written == [
             "prod-eks-use1/launch-template-prod-eks-use1-general-user-data.mime",
@@ -263,3 +274,98 @@ class TestNodeConfigRefusals:
         (problem,) = caught.value.problems
         assert problem.startswith("meshless:clusters[0].nodePools[0].machineType:")
         assert machine_type in problem
+
+
+Build = Callable[..., EksBuilt]
+
+
+@pytest.fixture
+def build(build_eks: Build) -> Build:
+    return build_eks
+
+
+# --- the component's node groups and templates, for any config (tests/cluster_builds.py) ---------
+
+
+class TestNodeGroups:
+    """One managed node group per pool, tainted until Cilium runs, sized by the autoscaler."""
+
+    def test_one_group_per_pool(self, build: Build) -> None:
+        config = eks()
+        built = build(config)
+        assert sorted(g.inputs["nodeGroupName"] for g in built.groups) == ["batch", "general"]
+        for pool in config.node_pools:
+            group = built.group(pool.name).inputs
+            assert group["instanceTypes"] == [pool.machine_type]
+            assert group["amiType"] == "AL2023_x86_64_STANDARD"
+            assert group["capacityType"] == ("SPOT" if pool.spot else "ON_DEMAND")
+            assert group["scalingConfig"] == {
+                "minSize": pool.min_size,
+                "maxSize": pool.max_size,
+                "desiredSize": pool.initial_size,
+            }
+            assert group["updateConfig"] == {"maxUnavailablePercentage": 25}
+            assert group["clusterName"] == "eks-vpc"
+
+    def test_desired_size_defaults_to_at_least_one(self, build: Build) -> None:
+        """Unset desiredSize starts a pool at its minSize, and at one node when that is zero
+        (NodePool.initial_size)."""
+        built = build(eks())
+        assert built.group("batch").inputs["scalingConfig"]["desiredSize"] == 1
+        assert built.group("general").inputs["scalingConfig"]["desiredSize"] == 3
+
+    def test_tainted_until_cilium_runs(self, build: Build) -> None:
+        for group in build(eks()).groups:
+            assert group.inputs["taints"] == [TAINT], group.urn
+
+    def test_labels_from_config(self, build: Build) -> None:
+        built = build(eks())
+        assert built.group("general").inputs["labels"] == {"tier": "general"}
+
+    def test_autoscaler_owns_desired_size(self, build: Build) -> None:
+        built = build(eks())
+        for group in built.groups:
+            assert built.ignore_changes(group) == ["scalingConfig.desiredSize"], group.urn
+
+    def test_node_role_is_for_ec2(self, build: Build) -> None:
+        built = build(eks())
+        role = built.role("node-role")
+        assume = json.loads(role.inputs["assumeRolePolicy"])
+        assert assume["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
+        for group in built.groups:
+            assert group.inputs["nodeRoleArn"] == role.outputs["arn"], group.urn
+
+
+class TestLaunchTemplatePerPool:
+    """Each group boots from its own template: IMDSv2 only, encrypted disk, ENI-mode user data."""
+
+    def test_group_uses_its_template(self, build: Build) -> None:
+        built = build(eks())
+        for pool in ("general", "batch"):
+            template, group = built.template(pool), built.group(pool)
+            assert group.inputs["launchTemplate"] == {"id": template.id, "version": "1"}
+            # EKS refuses a disk size in both the group and its template.
+            assert "diskSize" not in group.inputs
+
+    def test_disk_from_config_encrypted(self, build: Build) -> None:
+        built = build(eks())
+        sizes = {}
+        for pool in ("general", "batch"):
+            (disk,) = built.template(pool).inputs["blockDeviceMappings"]
+            assert disk["deviceName"] == "/dev/xvda"
+            assert disk["ebs"]["volumeType"] == "gp3" and disk["ebs"]["encrypted"] == "true"
+            sizes[pool] = disk["ebs"]["volumeSize"]
+        assert sizes == {"general": 80, "batch": 100}
+
+    @pytest.mark.parametrize(("name", "pool"), [("eks-vpc", "general"), ("eks-subnets", "general")])
+    def test_max_pods_follow_the_instance_type(self, name: str, pool: str, build: Build) -> None:
+        """Max pods come from the pool's instance type and Cilium's prefix delegation (a
+        t3.micro holds 34 pods, an m6i.large hits the 110 cap), not from nodeadm's VPC-CNI
+        formula."""
+        built = build(eks(name))
+        machine = built.group(pool).inputs["instanceTypes"][0]
+        parts = _parts(_user_data({"inputs": built.template(pool).inputs}))
+        node_config = yaml.safe_load(parts["application/node.eks.aws"])
+        expected = max_pods(instance_limits(machine), ENI_PREFIX_DELEGATION)  # type: ignore[arg-type]
+        assert node_config["spec"]["kubelet"]["config"]["maxPods"] == expected
+        assert expected == {"m6i.large": 110, "t3.micro": 34}[machine]

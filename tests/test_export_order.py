@@ -1,11 +1,11 @@
-"""The plan's resources.json lists resources in deployment order (infra/plan.py export_document)."""
+"""The plan's resources.json lists resources in deployment order (infra/export_format.py)."""
 
 from __future__ import annotations
 
 import pytest
 
+from infra.export_format import ExportError, export_document
 from infra.mocks import RecordedResource
-from infra.plan import PlanInputError, export_document
 
 STACK = "urn:pulumi:staging::meshless::"
 
@@ -37,5 +37,5 @@ class TestDeploymentOrder:
 
     def test_cycle_is_an_error_not_a_dropped_resource(self) -> None:
         resources = [_res("a", deps=("b",)), _res("b", deps=("a",)), _res("c")]
-        with pytest.raises(PlanInputError, match=r"cycle.*Thing::(a|b)"):
+        with pytest.raises(ExportError, match=r"cycle.*Thing::(a|b)"):
             export_document("staging", resources)

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import re
 import textwrap
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -19,9 +20,6 @@ from typing import Any
 import jsonschema
 import pulumi
 import pulumi_kubernetes as k8s
-import pytest
-from google.protobuf import json_format
-from pulumi.runtime import mocks as pulumi_mocks
 
 from components.network_policy import (
     CNP_API_VERSION,
@@ -32,6 +30,7 @@ from components.network_policy import (
     render_policies,
 )
 from components.traffic import load_policy_folder
+from tests.recording import Recording
 
 REPO = Path(__file__).resolve().parents[1]
 CNP_SCHEMA = REPO / "vendor" / "crd-schemas" / "ciliumnetworkpolicy_v2.json"
@@ -335,81 +334,38 @@ class TestDerivedEgress:
         }
 
 
-class _RecordingMonitor(pulumi_mocks.MockMonitor):
-    """Keeps each registration's parent, provider and dependencies, and component outputs."""
-
-    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
-        super().__init__(mocks)
-        self.registered: dict[str, dict[str, Any]] = {}
-        self.outputs: dict[str, dict[str, Any]] = {}
-
-    def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
-        self.registered[response.urn] = {
-            "type": request.type,
-            "parent": request.parent,
-            "provider": request.provider,
-            "dependencies": list(request.dependencies),
-        }
-        return response
-
-    def RegisterResourceOutputs(self, request: Any) -> Any:
-        self.outputs[request.urn] = json_format.MessageToDict(request.outputs)
-        return super().RegisterResourceOutputs(request)
-
-
-class _Mocks(pulumi.runtime.Mocks):
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
-        return {}, []
-
-
-@pytest.fixture
-def monitor() -> _RecordingMonitor:
-    recording = _RecordingMonitor(_Mocks())
-    pulumi.runtime.set_mocks(
-        _Mocks(), project="meshless", stack="staging", preview=False, monitor=recording
+def _policies_after_a_release() -> NetworkPolicies:
+    """The shop's policies on a provider, after that provider's Cilium release."""
+    provider = k8s.Provider("stg-eks", kubeconfig="{}")
+    release = k8s.helm.v3.Release(
+        "stg-eks-cilium-release",
+        k8s.helm.v3.ReleaseArgs(chart="cilium", version="1.16.19", namespace="kube-system"),
+        opts=pulumi.ResourceOptions(provider=provider),
     )
-    return recording
+    policies = load_policy_folder(REPO / "traffic" / "shop")
+    return NetworkPolicies("stg-eks-policies", policies, provider, release)
 
 
 class TestComponentWaitsForCilium:
     """Every CNP depends on the Cilium release: its operator installs the CRD."""
 
-    @pulumi.runtime.test
-    def test_every_policy_depends_on_the_release(self, monitor: _RecordingMonitor) -> Any:
-        provider = k8s.Provider("stg-eks", kubeconfig="{}")
-        release = k8s.helm.v3.Release(
-            "stg-eks-cilium-release",
-            k8s.helm.v3.ReleaseArgs(chart="cilium", version="1.16.19", namespace="kube-system"),
-            opts=pulumi.ResourceOptions(provider=provider),
-        )
-        policies = load_policy_folder(REPO / "traffic" / "shop")
-        component = NetworkPolicies("stg-eks-policies", policies, provider, release)
-
-        def check(args: list[str]) -> None:
-            component_urn, release_urn, provider_urn, provider_id, *policy_urns = args
-            assert component.names == [
-                "shop/checkout",
-                "shop/frontend",
-                "shop/meshless-default-deny",
-                "shop/payments",
-            ]
-            assert monitor.registered[component_urn]["type"] == "meshless:cilium:NetworkPolicies"
-            for urn in policy_urns:
-                seen = monitor.registered[urn]
-                assert seen["type"] == "kubernetes:cilium.io/v2:CiliumNetworkPolicy", urn
-                assert release_urn in seen["dependencies"], urn
-                assert seen["parent"] == component_urn, urn
-                assert seen["provider"] == f"{provider_urn}::{provider_id}", urn
-            assert monitor.outputs[component_urn] == {"policies": component.names, "count": 4.0}
-
-        return pulumi.Output.all(
-            component.urn,
-            release.urn,
-            provider.urn,
-            provider.id,
-            *[p.urn for p in component.policies.values()],
-        ).apply(check)
+    def test_every_policy_depends_on_the_release(self, record: Callable[..., Recording]) -> None:
+        built: list[NetworkPolicies] = []
+        recording = record(lambda: built.append(_policies_after_a_release()))
+        (component,) = built
+        assert component.names == [
+            "shop/checkout",
+            "shop/frontend",
+            "shop/meshless-default-deny",
+            "shop/payments",
+        ]
+        (release,) = recording.of_type("kubernetes:helm.sh/v3:Release")
+        (provider,) = recording.of_type("pulumi:providers:kubernetes")
+        (registered,) = recording.of_type("meshless:cilium:NetworkPolicies")
+        policies = recording.of_type("kubernetes:cilium.io/v2:CiliumNetworkPolicy")
+        assert len(policies) == 4
+        for policy in policies:
+            assert release.urn in policy.dependencies, policy.urn
+            assert policy.parent == registered.urn, policy.urn
+            assert policy.provider == f"{provider.urn}::{provider.id}", policy.urn
+        assert registered.outputs == {"policies": component.names, "count": 4}

@@ -91,6 +91,12 @@ class TestMarkdownCells:
         assert md_code("a`b") == "`` a`b ``"
         assert md_code("x|y", table=False) == "`x|y`"
 
+    def test_paths_are_whole_code_spans(self, github_text: GithubText) -> None:
+        text = "plan /tmp/out/prod/resources.json is a file; give its folder (out/<stack>, here)"
+        cell = md_text(text, table=False)
+        assert "`/tmp/out/prod/resources.json`" in cell and "(`out/<stack>`," in cell
+        assert github_text(cell).strip() == text
+
     def test_resource_prefix_and_fix_are_split(self) -> None:
         urn = "urn:pulumi:s::meshless::kubernetes:helm.sh/v3:Release::rel"
         text = split_finding(

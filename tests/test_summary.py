@@ -10,11 +10,13 @@ import pytest
 
 from components.catalog import known_versions, next_minor
 from infra.diff import PlanDiff, Violation
+from infra.export_format import StackExport
 from infra.plan import read_stack_file
 from infra.program import load
 from infra.summary import SummaryInputs, render_summary, verdict_line
 
 REPO = Path(__file__).resolve().parents[1]
+CLUSTER = "urn:pulumi:staging::meshless::meshless:aws:EksCluster::stg-eks-usw2"
 URN = "urn:pulumi:staging::meshless::meshless:aws:EksCluster$kubernetes:helm.sh/v3:Release::rel"
 OLD = "kubernetes:helm.sh/v3:Release 'rel': hubble is off. Set hubble.relay.enabled: true"
 NEW = "kubernetes:helm.sh/v3:Release 'rel': kubeProxyReplacement is \"strict\". Set kubeProxyReplacement: true"
@@ -32,14 +34,14 @@ def inputs(config: Any, **changes: Any) -> SummaryInputs:
             "urn": "urn:pulumi:staging::meshless::pulumi:pulumi:Stack::s",
             "type": "pulumi:pulumi:Stack",
         },
-        {"urn": URN, "type": "kubernetes:helm.sh/v3:Release"},
-        {"urn": URN + "-c", "type": "meshless:cilium:CiliumRelease"},
+        {"urn": CLUSTER, "type": "meshless:aws:EksCluster"},
+        {"urn": URN, "type": "kubernetes:helm.sh/v3:Release", "parent": URN + "-c"},
+        {"urn": URN + "-c", "type": "meshless:cilium:CiliumRelease", "parent": CLUSTER},
     ]
     base: dict[str, Any] = {
         "stack": "staging",
         "config": config,
-        "resources": resources,
-        "cluster_of": {URN: "stg-eks-usw2", URN + "-c": "stg-eks-usw2"},
+        "export": StackExport(resources),
         "report": {"mandatory": 0, "advisory": 0, "violations": []},
         "warnings": [],
         "diff": None,
@@ -97,7 +99,7 @@ def test_counts_and_warning(config: Any) -> None:
     line = verdict_line(inputs(config), markdown=False)
     assert line.startswith("✅ meshless plan staging: passes the policy gate")
     assert (
-        "3 resources: 2 in stg-eks-usw2, 0 in stg-gke-usc1, 1 outside the clusters (pulumi:pulumi:Stack)."
+        "4 resources: 3 in stg-eks-usw2, 0 in stg-gke-usc1, 1 outside the clusters (pulumi:pulumi:Stack)."
         in line
     )
     summary = render_summary(inputs(config))
@@ -110,7 +112,8 @@ def test_counts_and_warning(config: Any) -> None:
         "### stg-gke-usc1 (gke): 0 resources\n" in summary and summary.count("| resource type") == 1
     )
     assert (
-        "Plus 1 internal (components and providers): `meshless:cilium:CiliumRelease` x1." in summary
+        "Plus 2 internal (components and providers): `meshless:aws:EksCluster` x1, "
+        "`meshless:cilium:CiliumRelease` x1." in summary
     )
 
 

@@ -43,9 +43,11 @@ def gate_command(
     try:
         if stack_file is not None and not stack_file.is_file():
             raise GateInputError(f"{stack_file}: no such stack file (--stack-file)")
-        resources = load_export(file)
-        stack, project = stack_of(resources)
-        result = run_gate(resources, policy_config=policy_config, stack=stack, project=project)
+        export = load_export(file)
+        stack, project = stack_of(export.resources)
+        result = run_gate(
+            export.resources, policy_config=policy_config, stack=stack, project=project
+        )
     except GateError as exc:
         errors.print(f"[bold red]gate:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -53,7 +55,7 @@ def gate_command(
     if stack_file is not None:
         from infra.plan import stack_file_locator  # the cloud SDKs: only when asked
 
-        locate = stack_file_locator(stack_file, {r["urn"]: r for r in resources})
+        locate = stack_file_locator(stack_file, export)
     print_findings(result, console, locate=locate)
     emit_annotations(result.violations, sys.stdout, locate)
     for line in result.logs:  # the pack's own log output (pulumi.log), rarely anything

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from infra.export_format import ExportError, StackExport, read_export
 from infra.gate.report import GateInputError
 
 __all__ = ["load_export", "load_policy_config", "read_json"]
@@ -27,43 +28,13 @@ def read_json(path: Path, what: str) -> Any:
         ) from None
 
 
-def _check_resource(index: int, res: Any) -> str | None:
-    where = f"deployment.resources[{index}]"
-    if not isinstance(res, dict):
-        return f"{where} is not an object"
-    for key in ("urn", "type"):
-        if not isinstance(res.get(key), str) or not res[key]:
-            return f"{where} has no {key!r} string"
-    for key in ("inputs", "outputs"):
-        if key in res and res[key] is not None and not isinstance(res[key], dict):
-            return f"{where}.{key} is not an object"
-    if not isinstance(res.get("dependencies", []) or [], list):
-        return f"{where}.dependencies is not a list"
-    return None
-
-
-def load_export(path: Path) -> list[dict]:
-    """The resources of a ``pulumi stack export`` file (or the plan's resources.json)."""
-    data = read_json(path, "stack export")
-    if not isinstance(data, dict) or not isinstance(data.get("deployment"), dict):
-        raise GateInputError(
-            f'{path}: not a stack export: expected {{"version": 3, "deployment": '
-            '{"resources": [...]}} (the output of `pulumi stack export`)'
-        )
-    if data.get("version") != 3:
-        raise GateInputError(
-            f"{path}: stack export version is {data.get('version')!r}; only version 3 is read"
-        )
-    resources = data["deployment"].get("resources", [])
-    if resources is None:
-        resources = []
-    if not isinstance(resources, list):
-        raise GateInputError(f"{path}: deployment.resources is not a list")
-    for index, res in enumerate(resources):
-        problem = _check_resource(index, res)
-        if problem:
-            raise GateInputError(f"{path}: {problem}")
-    return resources
+def load_export(path: Path) -> StackExport:
+    """The resources of a ``pulumi stack export`` file (or the plan's resources.json), read by
+    the one reader of that format (infra/export_format.py)."""
+    try:
+        return read_export(path)
+    except ExportError as exc:
+        raise GateInputError(str(exc)) from None
 
 
 def load_policy_config(path: Path) -> dict[str, Any]:

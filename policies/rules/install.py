@@ -2,7 +2,7 @@
 verdict of "clean" on values the gate could not read.
 
 Our way is one ``kubernetes:helm.sh/v3:Release`` of chart ``cilium`` from
-https://helm.cilium.io (components/cilium.py). Everything else that installs Cilium escapes
+https://helm.cilium.io (components/cilium/release.py). Everything else that installs Cilium escapes
 part of the pack: a ``helm.sh/v4:Chart`` or v3 ``Chart`` renders its objects client-side (the
 digest and kube-proxy policies were written for the Release's values), a chart given as a local
 folder or archive is whatever is on the deployer's disk, and a rendered child declared on its

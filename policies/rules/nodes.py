@@ -6,7 +6,7 @@ Configuration", cilium/cilium #16186) require that no OS service manages them; o
 2023 systemd-networkd does unless a .network file marks them unmanaged (kubernetes/kops #17867,
 #18642; awslabs/amazon-eks-ami #1678; aws/amazon-vpc-cni-k8s #3524) and networkd.conf tells it
 to leave foreign routes and routing-policy rules alone. The program writes exactly that
-(components/eks_nodes.py); this policy reads it back from the launch template the node group
+(components/eks/user_data.py); this policy reads it back from the launch template the node group
 uses, so a node group created another way, or a template with other user data, is caught in a
 real preview too.
 """
@@ -32,7 +32,7 @@ from .topology import Cluster, Topology
 __all__ = ["EKS_NODE_LAUNCH_TEMPLATE", "launch_template_problems"]
 
 _FIX = (
-    "Create the node group through EksCluster (components/eks.py), whose launch template "
+    "Create the node group through EksCluster (components/eks/), whose launch template "
     "carries this user data, or give yours the same configuration"
 )
 # `cat > PATH <<EOF ... EOF` blocks of the user data's shell script: the files it writes.

@@ -18,14 +18,15 @@ from typing import Any
 
 import pytest
 
-from components.eks_nodes import node_user_data
+from components.eks.user_data import node_user_data
+from infra.export_format import UNKNOWN_SENTINEL, document_of
 from infra.gate import PolicyPackSession, Violation
 
 REPO = Path(__file__).resolve().parents[2]
 PACK_DIR = REPO / "policies"
 CONFIG_DIR = PACK_DIR / "config"
 CATALOG = PACK_DIR / "data" / "cilium-images.json"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+UNKNOWN = UNKNOWN_SENTINEL
 UNKNOWN_BOOL = "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7"
 UNKNOWN_OBJECT = "dd056dcd-154b-4c76-9bd3-c8f88648b5ff"
 VERSION = "1.16.19"
@@ -44,7 +45,7 @@ def _pin(block: dict[str, Any], digest_key: str = "digest") -> dict[str, Any]:
 
 
 def cilium_values(cloud: str, host: str, version: str = VERSION) -> dict[str, Any]:
-    """Chart values the way components/cilium.py builds them: every image from the catalog."""
+    """Chart values the way components/cilium/values.py builds them: every image from the catalog."""
     images = _catalog()[version]
     operator_key = "awsDigest" if cloud == "eks" else "genericDigest"
     values: dict[str, Any] = {
@@ -201,7 +202,7 @@ class Stack:
         self.resources.remove(self[name])
 
     def export(self) -> dict[str, Any]:
-        return {"version": 3, "deployment": {"resources": copy.deepcopy(self.resources)}}
+        return document_of(copy.deepcopy(self.resources))
 
 
 def http_policy(namespace: str, app: str) -> dict[str, Any]:
@@ -246,7 +247,7 @@ def deployment(name: str, image: str) -> dict[str, Any]:
 
 def _release_inputs(cloud: str, host: str) -> dict[str, Any]:
     # EKS installs Cilium before any node exists, so it cannot wait (and atomic would make it);
-    # GKE installs it after the node pools and waits, atomically (components/cilium.py).
+    # GKE installs it after the node pools and waits, atomically (components/cilium/release.py).
     return {
         "name": "cilium",
         "chart": "cilium",

@@ -231,7 +231,7 @@ class TestLibraryApi:
     def test_run_gate_report(self, tmp_path, stack) -> None:
         stack.set(EKS_RELEASE, "values.hubble.relay.enabled", False)
         path = _write(tmp_path, "export.json", stack.export())
-        report = run_gate(load_export(path), policy_config=None, stack="prod")
+        report = run_gate(load_export(path).resources, policy_config=None, stack="prod")
         assert isinstance(report, GateReport)
         assert (report.pack_name, report.pack_version) == ("meshless-guardrails", "0.1.0")
         assert report.mandatory == 1 and report.advisory == 0

@@ -1,7 +1,7 @@
 """eks-node-launch-template: EKS nodes in Cilium's ENI mode leave Cilium's ENIs to Cilium.
 
 The compliant stack's launch template carries the program's own user data
-(components.eks_nodes.node_user_data); each case breaks one thing a node needs.
+(components.eks.user_data.node_user_data); each case breaks one thing a node needs.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ import base64
 
 import pytest
 
-from components.eks_nodes import NETWORKD_CONF_PATH, NETWORKD_NETWORK_PATH, node_user_data
+from components.eks.user_data import NETWORKD_CONF_PATH, NETWORKD_NETWORK_PATH, node_user_data
+from infra.export_format import UNKNOWN_SENTINEL
 
 POLICY = "eks-node-launch-template"
 GROUP = "eks-main-general"
 TEMPLATE = "eks-main-general-nodes"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown-value sentinel
+UNKNOWN = UNKNOWN_SENTINEL  # the engine's unknown-value sentinel
 
 
 def _user_data_input(user_data: str) -> str:

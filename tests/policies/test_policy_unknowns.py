@@ -14,8 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from infra.export_format import SECRET_SIG, SIG_KEY, UNKNOWN_SENTINEL
+
 # The Pulumi engine's unknown sentinels (pulumi_policy/proxy.py).
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+UNKNOWN = UNKNOWN_SENTINEL
 UNKNOWN_BOOL = "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7"
 UNKNOWN_NUMBER = "3eeb2bf0-c639-47a8-9e75-3b44932eb421"
 UNKNOWN_ARRAY = "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2"
@@ -162,8 +164,7 @@ def test_odd_input_never_breaks_the_pack(gate, stack, target: tuple[str, str], v
     assert not any("could not evaluate" in v.message for v in findings), findings.text
 
 
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SECRET_SIG_KEY = SIG_KEY
 
 
 class TestExportSecrets:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from infra.export_format import StackExport
 from infra.gate import GateReport
 from infra.plan import read_stack_file
 from infra.program import load
@@ -39,8 +40,7 @@ def test_blocked_comment_keeps_every_placeholder(gate, stack, github_text) -> No
         SummaryInputs(
             stack="prod",
             config=config,
-            resources=stack.resources,
-            cluster_of={},
+            export=StackExport(stack.resources),
             report=report.to_json(),
             warnings=["caller <team> in a namespace without policies"],
             diff=None,

@@ -24,8 +24,10 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
+from infra.export_format import UNKNOWN_SENTINEL
+
 PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown-value sentinel
+UNKNOWN = UNKNOWN_SENTINEL  # the engine's unknown-value sentinel
 DIGEST_B = "sha256:" + "b" * 64
 EKS_RELEASE = "eks-main-cilium-release"
 GKE_RELEASE = "gke-main-cilium-release"

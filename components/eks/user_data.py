@@ -66,7 +66,7 @@ __all__ = [
 ]
 
 INSTANCE_INFO_PATH = (
-    Path(__file__).resolve().parents[1] / "vendor" / "amazon-eks-ami" / "instance-info.jsonl"
+    Path(__file__).resolve().parents[2] / "vendor" / "amazon-eks-ami" / "instance-info.jsonl"
 )
 KUBELET_MAX_PODS_CAP = 110
 # Host-network pods per node that take no ENI address: cilium-agent and cilium-envoy.
