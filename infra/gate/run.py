@@ -60,7 +60,7 @@ def run_gate(
     session = pack or open_pack(policy_config, stack=stack, project=project, pack_dir=pack_dir)
     try:
         info = session.info()
-        violations = session.analyze(resources) + session.analyze_stack(resources)
+        violations = session.analyze_all(resources)
         return GateReport(
             pack_name=info.name,
             pack_version=session.pack_version(),

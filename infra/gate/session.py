@@ -215,15 +215,31 @@ class PolicyPackSession:
                 config.properties.update(props)
         self._call("Configure", request)
 
-    def analyze(self, resources: list[dict]) -> list[Violation]:
-        """Analyze each custom resource (inputs as properties). Calls are pipelined: the next
-        request is built and sent while the pack works on the previous ones."""
+    def analyze_all(self, resources: list[dict]) -> list[Violation]:
+        """The engine's two steps: Analyze each custom resource (inputs as properties), then
+        AnalyzeStack on all of them; violations in that order. Each resource's stack entry is
+        built (from the same marshalled properties) while the pack works on the Analyze calls
+        in flight."""
         messages = Requests(resources)
+        stack = messages.pb.AnalyzeStackRequest()
+        found = self._analyze(resources, messages, stack)
+        return found + diagnostics(self._call("AnalyzeStack", stack), "")
+
+    def analyze(self, resources: list[dict]) -> list[Violation]:
+        """Analyze each custom resource (inputs as properties)."""
+        return self._analyze(resources, Requests(resources), None)
+
+    def _analyze(self, resources: list[dict], messages: Requests, stack: Any) -> list[Violation]:
+        """Analyze calls pipelined: the next request is built and sent while the pack works on
+        the previous ones; with ``stack`` (an AnalyzeStackRequest), each resource's entry is
+        added to it."""
         found: list[Violation] = []
         window: deque[tuple[str, Any]] = deque()
         for res in resources:
             if res.get("custom"):
                 window.append((res["urn"], self.stub.Analyze.future(messages.analyze(res))))
+            if stack is not None:
+                messages.add_stack_resource(stack, res)
             if len(window) >= _PIPELINE:
                 found += self._analyzed(*window.popleft())
         while window:

@@ -23,7 +23,7 @@ from pulumi_policy import (
 )
 
 from ._servicer import TypedResourcePolicy, TypedStackPolicy
-from ._values import plain
+from ._values import readable
 
 __all__ = [
     "ENVIRONMENT_CONFIG",
@@ -121,7 +121,7 @@ def resource_policy(
             args.resource_type,
             args.name,
             args.urn,
-            plain(args.props),
+            readable(args.props),
             protect=bool(args.opts is not None and args.opts.protect),
         )
 
@@ -148,7 +148,7 @@ def _stack_resource(res: Any, needs_props: TypeFilter) -> Resource:
         type=res.resource_type,
         name=res.name,
         urn=res.urn,
-        props=plain(res.props) if needs_props(res.resource_type) else {},
+        props=readable(res.props) if needs_props(res.resource_type) else {},
         parent=res.parent.urn if res.parent is not None else None,
         provider=res.provider.urn if res.provider is not None else None,
         dependencies=tuple(dep.urn for dep in res.dependencies),

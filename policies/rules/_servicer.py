@@ -3,21 +3,28 @@
 pulumi-policy's ``_PolicyAnalyzerServicer.Analyze`` and ``AnalyzeStack`` loop over the
 policies and, inside that loop, turn every resource's protobuf properties into Python values
 (``MessageToDict`` + ``deserialize_properties`` + the unknown-checking proxy, and the same for
-its provider) once per policy, before the policy can say that it does not judge that type. With
-some thirty policies and 2,790 resources (prod with 1,270 services) that conversion was most of the
-gate's time. This servicer keeps the SDK's call sequence, enforcement levels, reports,
-diagnostics and not-applicable answers, and changes only when conversion happens:
+its provider) once per policy, before the policy can say that it does not judge that type; this
+pack's validators then copied those proxies back into plain data (``plain()``), once per policy
+again. With some thirty policies and 2,790 resources (prod with 1,270 services) that conversion
+was most of the gate's time. This servicer keeps the SDK's call sequence, enforcement levels,
+reports, diagnostics and not-applicable answers, and changes only when conversion happens:
 
-- ``Analyze``: a policy made by ``resource_policy`` is skipped before any conversion when its
-  type filter refuses the resource's type (its validator returned at once for those anyway);
-  the properties, options and provider are converted once per request, for the first policy
-  that looks, and shared by the others (validators copy them through ``plain()``).
-- ``AnalyzeStack``: the resource list is built once and shared by every stack policy, and a
-  resource's properties are converted only when some stack policy reads that type's
-  properties (``stack_policy(needs_props=...)``); the others keep their edges and an empty
-  property map, exactly what those policies saw of them before.
+- A policy made by ``resource_policy`` (``TypedResourcePolicy``) is skipped before any
+  conversion when its type filter refuses the resource's type (its validator returned at once
+  for those anyway).
+- Properties are converted once per resource, in one walk (``_convert.plain_properties``), and
+  the plain data is shared: by every typed policy of an ``Analyze`` call and, when the same
+  properties come again in ``AnalyzeStack`` (the engine sends a resource's inputs to
+  ``Analyze`` and its outputs to ``AnalyzeStack``; an offline plan's are mostly the same), by
+  every stack policy too. Typed policies get that plain data itself as ``props`` (read-only:
+  the validators build new values, they never write to a resource's properties), which
+  ``_values.readable`` passes through where the SDK's proxies are unwrapped by ``plain()``.
+- ``AnalyzeStack`` converts a resource's properties only when some stack policy reads that
+  type's properties (``stack_policy(needs_props=...)``); the others keep their edges and an
+  empty property map, exactly what those policies saw of them before.
 
-A policy built without these helpers sees what the SDK would give it. The body follows
+A policy built without these helpers sees what the SDK would give it: the SDK's proxies (made
+from the same plain data) and its own provider and options objects. The body follows
 pulumi-policy 1.21.0's ``policy.py`` (Apache-2.0, https://github.com/pulumi/pulumi-policy,
 sdk/python/lib/pulumi_policy/policy.py), pinned in requirements.txt; tests/policies holds the
 pin and compares this servicer's answers with the SDK's own on a whole plan.
@@ -31,7 +38,6 @@ from inspect import isawaitable
 from typing import Any, cast
 
 import pulumi_policy.policy as sdk
-from google.protobuf import json_format
 from pulumi.runtime import proto
 from pulumi_policy import (
     EnforcementLevel,
@@ -41,8 +47,9 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+
+from ._convert import plain_properties
 
 __all__ = ["TypedResourcePolicy", "TypedStackPolicy", "install"]
 
@@ -65,12 +72,64 @@ class TypedStackPolicy(StackValidationPolicy):
         self.needs_props = needs_props
 
 
-def _props(message: Any) -> Any:
-    return unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(message)))
+class _PlainCache:
+    """Converted properties by their wire bytes: equal bytes are the same values in the same
+    order, so a resource whose ``AnalyzeStack`` properties are its ``Analyze`` ones is
+    converted once. Emptied after ``AnalyzeStack``, the engine's last call of a run."""
+
+    def __init__(self) -> None:
+        self._by_wire: dict[bytes, dict[str, Any]] = {}
+
+    def plain(self, struct: Any) -> dict[str, Any]:
+        wire = struct.SerializeToString()
+        found = self._by_wire.get(wire)
+        if found is None:
+            found = self._by_wire[wire] = plain_properties(struct, wire)
+        return found
+
+    def clear(self) -> None:
+        self._by_wire = {}
+
+
+class _Request:
+    """One ``Analyze`` request's resource, each part made at most once, for the first policy
+    that looks: plain props for typed policies, the SDK's proxies for any other."""
+
+    def __init__(self, servicer: TypedAnalyzerServicer, request: Any) -> None:
+        self._servicer = servicer
+        self._request = request
+        self._plain: dict[str, Any] | None = None
+        self._proxied: Any = None
+        self._options: Any = None
+        self._provider: tuple[Any] | None = None
+
+    def props(self, policy: Any) -> Any:
+        if self._plain is None:
+            self._plain = self._servicer._cache.plain(self._request.properties)
+        if isinstance(policy, TypedResourcePolicy):
+            return self._plain
+        if self._proxied is None:
+            self._proxied = unknown_checking_proxy(self._plain)
+        return self._proxied
+
+    def options(self) -> Any:
+        if self._options is None:
+            self._options = self._servicer._get_resource_options(self._request)
+        return self._options
+
+    def provider(self) -> Any:
+        if self._provider is None:
+            self._provider = (self._servicer._get_provider_resource(self._request),)
+        return self._provider[0]
 
 
 class TypedAnalyzerServicer(sdk._PolicyAnalyzerServicer):
     """See the module docstring."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cache = _PlainCache()
+        self._steps_by_type: dict[str, list[tuple[Any, EnforcementLevel | None]]] = {}
 
     def _sdk(self, name: str) -> Any:
         """One of the SDK servicer's private (name-mangled) attributes, e.g. ``policies``."""
@@ -116,10 +175,18 @@ class TypedAnalyzerServicer(sdk._PolicyAnalyzerServicer):
             response, policy.name, policy.description, level, policy.severity
         )
 
-    def Analyze(self, request: Any, _context: Any) -> Any:
-        self._configure_runtime_settings()
-        response = proto.AnalyzeResponse()
-        converted: tuple[Any, Any, Any] | None = None
+    def Configure(self, request: Any, context: Any) -> Any:
+        self._steps_by_type.clear()  # the levels the steps were chosen by may change
+        return super().Configure(request, context)
+
+    def _steps(self, resource_type: str) -> list[tuple[Any, EnforcementLevel | None]]:
+        """The SDK's per-policy decisions of ``Analyze`` for one resource type, in policy
+        order: (policy, level) to run it, (policy, None) to answer "not applicable". They
+        depend only on the type and the configured levels, so they are made once per type."""
+        steps = self._steps_by_type.get(resource_type)
+        if steps is not None:
+            return steps
+        steps = []
         for policy in self._policies:
             level = self._get_enforcement_level(policy)
             if level == EnforcementLevel.DISABLED or not isinstance(
@@ -127,44 +194,49 @@ class TypedAnalyzerServicer(sdk._PolicyAnalyzerServicer):
             ):
                 continue
             if not policy.has_validation():
+                steps.append((policy, None))
+                continue
+            if level == EnforcementLevel.REMEDIATE:
+                level = EnforcementLevel.MANDATORY
+            if isinstance(policy, TypedResourcePolicy) and not policy.applies_to(resource_type):
+                continue
+            steps.append((policy, level))
+        self._steps_by_type[resource_type] = steps
+        return steps
+
+    def Analyze(self, request: Any, _context: Any) -> Any:
+        self._configure_runtime_settings()
+        response = proto.AnalyzeResponse()
+        resource = _Request(self, request)
+        for policy, level in self._steps(request.type):
+            if level is None:
                 response.not_applicable.append(
                     proto.PolicyNotApplicable(
                         policy_name=policy.name, reason="Policy does not implement validate"
                     )
                 )
                 continue
-            if level == EnforcementLevel.REMEDIATE:
-                level = EnforcementLevel.MANDATORY
-            if isinstance(policy, TypedResourcePolicy) and not policy.applies_to(request.type):
-                continue
             report = self._report(response, policy, level)
-            if converted is None:
-                converted = (
-                    _props(request.properties),
-                    self._get_resource_options(request),
-                    self._get_provider_resource(request),
-                )
-            props, opts, provider = converted
             args = ResourceValidationArgs(
                 request.type,
-                props,
+                resource.props(policy),
                 request.urn,
                 request.name,
-                opts,
-                provider,
+                resource.options(),
+                resource.provider(),
                 self._get_policy_config(policy.name),
                 self._sdk("stack_tags"),
             )
             self._run(policy, args, report, response)
         return response
 
-    def _stack_resources(self, request: Any, needs_props: TypeFilter) -> list[PolicyResource]:
-        """The SDK's PolicyResource graph, built once; properties only where ``needs_props``."""
-        empty = unknown_checking_proxy({})
+    def _stack_resources(
+        self, request: Any, props_of: Callable[[Any], Any]
+    ) -> list[PolicyResource]:
+        """The SDK's PolicyResource graph, built once, with ``props_of(resource)`` as props."""
         providers: dict[bytes, Any] = {}
         built: list[tuple[PolicyResource, Any]] = []
         for r in request.resources:
-            props = _props(r.properties) if needs_props(r.type) else empty
             provider = None
             if r.HasField("provider"):
                 key = r.provider.SerializeToString(deterministic=True)
@@ -172,7 +244,15 @@ class TypedAnalyzerServicer(sdk._PolicyAnalyzerServicer):
                     providers[key] = self._get_provider_resource(r)
                 provider = providers[key]
             resource = PolicyResource(
-                r.type, props, r.urn, r.name, self._get_resource_options(r), provider, None, [], {}
+                r.type,
+                props_of(r),
+                r.urn,
+                r.name,
+                self._get_resource_options(r),
+                provider,
+                None,
+                [],
+                {},
             )
             built.append((resource, r))
         by_urn = {resource.urn: resource for resource, _ in built}
@@ -183,6 +263,25 @@ class TypedAnalyzerServicer(sdk._PolicyAnalyzerServicer):
             for key, deps in r.propertyDependencies.items():
                 resource.property_dependencies[key] = [by_urn[d] for d in deps.urns if d in by_urn]
         return [resource for resource, _ in built]
+
+    def _stack_graphs(self, request: Any, policies: list[Any]) -> dict[bool, list[PolicyResource]]:
+        """The resource graph for typed stack policies (plain props, only of the types one of
+        them reads) and, if any other stack policy runs, the SDK's (proxies of every resource);
+        keyed by whether the policy is typed."""
+        cache = self._cache
+        typed = [p.needs_props for p in policies if isinstance(p, TypedStackPolicy)]
+        graphs: dict[bool, list[PolicyResource]] = {}
+        if typed:
+
+            def plain_if_read(r: Any) -> Any:
+                return cache.plain(r.properties) if any(f(r.type) for f in typed) else {}
+
+            graphs[True] = self._stack_resources(request, plain_if_read)
+        if len(typed) < len(policies):
+            graphs[False] = self._stack_resources(
+                request, lambda r: unknown_checking_proxy(cache.plain(r.properties))
+            )
+        return graphs
 
     def AnalyzeStack(self, request: Any, _context: Any) -> Any:
         self._configure_runtime_settings()
@@ -195,17 +294,12 @@ class TypedAnalyzerServicer(sdk._PolicyAnalyzerServicer):
             if level == EnforcementLevel.REMEDIATE:
                 level = EnforcementLevel.MANDATORY
             runs.append((policy, level))
-        filters = [p.needs_props if isinstance(p, TypedStackPolicy) else None for p, _ in runs]
-
-        def needs_props(typ: str) -> bool:
-            # A policy that did not state its types reads every resource's properties.
-            return any(f is None or f(typ) for f in filters)
-
-        resources = self._stack_resources(request, needs_props) if runs else []
+        graphs = self._stack_graphs(request, [policy for policy, _ in runs])
+        self._cache.clear()
         for policy, level in runs:
             report = self._report(response, policy, level)
             args = StackValidationArgs(
-                resources,
+                graphs[isinstance(policy, TypedStackPolicy)],
                 self._get_policy_config(policy.name),
                 self._sdk("stack_tags"),
             )

@@ -32,6 +32,7 @@ __all__ = [
     "iter_dicts",
     "lookup",
     "plain",
+    "readable",
     "resource_label",
     "truthy_flag",
 ]
@@ -85,6 +86,14 @@ def plain(value: Any) -> Any:
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
         return [plain(v) for v in value]
     return value
+
+
+def readable(props: Any) -> Any:
+    """A resource's properties as plain data, for a validator to read and never to write:
+    the pack's servicer (_servicer.py) hands typed policies the plain dict it converted once
+    and shares with every other policy; the SDK's own servicer hands its proxies, which
+    ``plain()`` unwraps into a copy."""
+    return props if type(props) is dict else plain(props)
 
 
 def is_unknown(value: Any) -> bool:

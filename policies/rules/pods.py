@@ -68,24 +68,33 @@ def _yaml_documents(text: str) -> list[Any]:
         return []
 
 
-def containers(props: Any, here: str = "", depth: int = 0) -> Iterator[Container]:
-    """Every container in an object's properties, found by shape."""
+def containers(props: Any) -> Iterator[Container]:
+    """Every container in an object's properties, found by shape (depth first, in key order)."""
+    found: list[Container] = []
+    _collect(props, "", 0, found)
+    return iter(found)
+
+
+def _collect(props: Any, here: str, depth: int, found: list[Container]) -> None:
+    # A plain recursion into a list rather than nested generators: this walks every property
+    # of every Kubernetes object for three policies, and most objects hold no container.
     if depth > _MAX_DEPTH:
         return
     if isinstance(props, list):
         for index, item in enumerate(props):
-            yield from containers(item, f"{here}[{index}]", depth + 1)
+            if isinstance(item, dict | list):
+                _collect(item, f"{here}[{index}]", depth + 1, found)
         return
     if not isinstance(props, dict):
         return
     for key, value in props.items():
-        path = f"{here}.{key}" if here else str(key)
         if key in CONTAINER_LISTS and isinstance(value, list | str):
-            yield from _listed(value, path, str(key))
+            found.extend(_listed(value, f"{here}.{key}" if here else str(key), str(key)))
         elif key == "yaml" and isinstance(value, str):  # yaml/v2 ConfigGroup text
-            yield from containers(_yaml_documents(value), path, depth + 1)
+            path = f"{here}.{key}" if here else str(key)
+            _collect(_yaml_documents(value), path, depth + 1, found)
         elif isinstance(value, dict | list):
-            yield from containers(value, path, depth + 1)
+            _collect(value, f"{here}.{key}" if here else str(key), depth + 1, found)
 
 
 def _listed(value: Any, path: str, list_name: str) -> Iterator[Container]:
