@@ -1,6 +1,6 @@
 """The floor of an offline plan: load the SDK classes a plan's resources use, register N resources.
 
-    python benchmarks/floor.py N [resources.json]
+    python benchmarks/floor.py [--gc-paused] N [resources.json]
 
 The SDKs load their class modules lazily and that load dominates small plans, so the least any
 offline plan of these resources can cost in this interpreter is: import the module of every
@@ -9,6 +9,11 @@ register N resources of the plan's types (the plan's type mix, cycled to N) unde
 mocks, each a bare registration with no inputs. Time it as a fresh process (`benchmarks/
 plan.py` and `plan_services.py` do, next to the plan and the gate). Prints what it loaded and
 registered; resources.json defaults to out/prod/resources.json.
+
+--gc-paused runs the loading and the registering inside components/gc_pause.py's gc_paused,
+as the plan runs its config loading and recording (where the SDK classes load too): the floor
+with the same collector treatment, so that a ratio against it shows what the plan's own code
+costs beyond the SDKs, not what pausing the collector saves.
 """
 
 from __future__ import annotations
@@ -16,12 +21,15 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+
+from components.gc_pause import gc_paused
 
 REPO = Path(__file__).resolve().parents[1]
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -90,6 +98,8 @@ def register(count: int, plan_types: list[tuple[str, bool]]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    paused = "--gc-paused" in argv
+    argv = [a for a in argv if a != "--gc-paused"]
     if not argv or not argv[0].isdigit() or len(argv) > 2:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
@@ -107,8 +117,9 @@ def main(argv: list[str]) -> int:
     if not plan_types:
         print(f"floor: {path} lists no resources", file=sys.stderr)
         return 2
-    classes = load_classes({typ for typ, _ in plan_types})
-    register(count, plan_types)
+    with gc_paused() if paused else nullcontext():
+        classes = load_classes({typ for typ, _ in plan_types})
+        register(count, plan_types)
     print(f"floor: {len(classes)} SDK classes loaded, {count} resources registered")
     return 0
 

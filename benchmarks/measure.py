@@ -9,7 +9,10 @@ shared machine).
 - plan: `meshless plan` (program under mocks, writing, renders, the gate, flows, summary);
 - gate: `meshless gate` on that plan's resources.json with the stack's policy config (its own
   interpreter start and imports included);
-- floor: `benchmarks/floor.py N resources.json` (see there).
+- floor: `benchmarks/floor.py N resources.json` (see there), the floor the ratio targets name;
+- floor, GC paused: the same with `--gc-paused`, the collector treated as the plan treats it
+  while it loads and records (components/gc_pause.py); its ratio (`plan/paused`) is the
+  plan's own cost beyond the SDKs without the saving that pausing the collector brings.
 """
 
 from __future__ import annotations
@@ -100,6 +103,7 @@ class SideBySide:
     plan: list[Run] = field(default_factory=list)
     gate: list[Run] = field(default_factory=list)
     floor: list[Run] = field(default_factory=list)
+    paused: list[Run] = field(default_factory=list)
 
     @staticmethod
     def median(runs: list[Run]) -> float:
@@ -109,13 +113,17 @@ class SideBySide:
     def ratio(self) -> float:
         return self.median(self.plan) / self.median(self.floor)
 
+    @property
+    def paused_ratio(self) -> float:
+        return self.median(self.plan) / self.median(self.paused)
+
     def codes(self) -> list[int]:
         return sorted({r.returncode for r in self.plan})
 
 
 HEADER = (
     f"{'plan':<14} {'resources':>9} {'plan s':>7} {'gate s':>7} {'floor s':>7} "
-    f"{'plan/floor':>10}  exit"
+    f"{'plan/floor':>10} {'paused s':>8} {'plan/paused':>11}  exit"
 )
 
 
@@ -123,7 +131,8 @@ def row(label: str, result: SideBySide) -> str:
     return (
         f"{label:<14} {result.resources:>9} {result.median(result.plan):>7.2f} "
         f"{result.median(result.gate):>7.2f} {result.median(result.floor):>7.2f} "
-        f"{result.ratio:>9.2f}x  {result.codes()}"
+        f"{result.ratio:>9.2f}x {result.median(result.paused):>8.2f} "
+        f"{result.paused_ratio:>10.2f}x  {result.codes()}"
     )
 
 
@@ -155,6 +164,7 @@ def side_by_side(
             result.gate.append(run(gate))
             floor = [python, str(REPO / "benchmarks" / "floor.py"), str(result.resources)]
             result.floor.append(run([*floor, str(kept)]))
+            result.paused.append(run([*floor, "--gc-paused", str(kept)]))
         return result
 
 
