@@ -252,10 +252,24 @@ def parse_export(data: Any, source: str) -> StackExport:
         resources = []
     if not isinstance(resources, list):
         raise ExportError(f"{source}: deployment.resources is not a list")
+    live: dict[str, int] = {}
     for index, res in enumerate(resources):
         problem = _entry_problem(index, res)
         if problem:
             raise ExportError(f"{source}: {problem}")
+        # The engine keeps one live resource per URN; a second entry of that URN is only ever
+        # the old one of a replacement, marked `"delete": true` ("Delete is true when the
+        # resource should be deleted during the next update", pulumi/pulumi
+        # sdk/go/common/apitype/core.go, ResourceV3).
+        if res.get("delete") is True:
+            continue
+        if res["urn"] in live:
+            raise ExportError(
+                f"{source}: deployment.resources[{index}] repeats the URN of "
+                f"deployment.resources[{live[res['urn']]}] ({res['urn']}); a stack holds one "
+                "resource per URN, so this is not a `pulumi stack export` as the engine writes it"
+            )
+        live[res["urn"]] = index
     return StackExport(resources)
 
 
@@ -275,6 +289,11 @@ def read_export(path: Path, what: str = "stack export") -> StackExport:
         raise ExportError(
             f"{path}: {what} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    except RecursionError:
+        raise ExportError(
+            f"{path}: {what} nests arrays or objects deeper than the JSON reader follows; a "
+            "`pulumi stack export` never does, so export the stack again"
+        ) from None
     return parse_export(document, str(path))
 
 
@@ -292,7 +311,11 @@ class StackExport:
         self.resources: list[dict[str, Any]] = [
             r if isinstance(r, dict) else dict(r) for r in resources
         ]
-        self.by_urn: dict[str, dict[str, Any]] = {r["urn"]: r for r in self.resources}
+        # A resource being replaced may also appear as its old self, marked for deletion: the
+        # live entry is the one a URN names.
+        self.by_urn: dict[str, dict[str, Any]] = {
+            r["urn"]: r for r in self.resources if r.get("delete") is not True
+        }
         # Computed up front (one walk per ancestor chain): the plan's threads share the index.
         self.owners: dict[str, str | None] = self._owners()
 

@@ -135,6 +135,25 @@ class TestReader:
             read_export(path)
         assert str(caught.value).startswith(str(path))
 
+    def test_nesting_deeper_than_the_reader_follows(self, tmp_path: Path) -> None:
+        path = self._write(tmp_path, "[" * 200_000 + "]" * 200_000)
+        with pytest.raises(ExportError, match="nests arrays or objects deeper"):
+            read_export(path)
+
+    def test_one_live_resource_per_urn(self, tmp_path: Path) -> None:
+        twice = [res("x:y:Z", "a"), res("x:y:Z", "b"), res("x:y:Z", "a", inputs={"k": 1})]
+        path = self._write(tmp_path, document_of(twice))
+        with pytest.raises(
+            ExportError, match=r"resources\[2\] repeats the URN of .*resources\[0\]"
+        ):
+            read_export(path)
+
+    def test_the_old_half_of_a_replacement_is_not_the_resource(self, tmp_path: Path) -> None:
+        old = res("x:y:Z", "a", inputs={"size": 1}, delete=True)
+        new = res("x:y:Z", "a", inputs={"size": 2})
+        export = read_export(self._write(tmp_path, document_of([old, new])))
+        assert len(export) == 2 and export.by_urn[new["urn"]]["inputs"] == {"size": 2}
+
     def test_missing_file(self, tmp_path: Path) -> None:
         with pytest.raises(ExportError, match="base plan not found"):
             read_export(tmp_path / "nope.json", "base plan")
