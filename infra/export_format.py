@@ -203,7 +203,10 @@ def dump_json(data: Any) -> bytes:
     it for ASCII text. orjson, because at 1270 services the standard library's indenting
     encoder (pure Python; its C encoder cannot indent) took 2 s of a plan for 27 MB; orjson
     writes non-ASCII characters as UTF-8 instead of \\u escapes (the same JSON)."""
-    return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    try:
+        return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # orjson.JSONEncodeError: e.g. an integer beyond 64 bits (a 1e300 value)
+        return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
 
 
 def write_export(path: Path, document: Mapping[str, Any]) -> None:
