@@ -322,6 +322,12 @@ class StackExport:
         # Computed up front (one walk per ancestor chain): the plan's threads share the index.
         self.owners: dict[str, str | None] = self._owners()
 
+    @property
+    def live(self) -> list[dict[str, Any]]:
+        """The resources the stack holds after its next update: not the old half of a
+        replacement that is marked for deletion."""
+        return [r for r in self.resources if r.get("delete") is not True]
+
     @classmethod
     def of(cls, resources: StackExport | Iterable[Mapping[str, Any]]) -> StackExport:
         """``resources`` as an index (itself when it already is one)."""

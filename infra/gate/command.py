@@ -44,10 +44,10 @@ def gate_command(
         if stack_file is not None and not stack_file.is_file():
             raise GateInputError(f"{stack_file}: no such stack file (--stack-file)")
         export = load_export(file)
-        stack, project = stack_of(export.resources)
-        result = run_gate(
-            export.resources, policy_config=policy_config, stack=stack, project=project
-        )
+        # The pack judges what the stack holds after the update, as a preview's analysis does:
+        # not the old half of a replacement, which the engine deletes.
+        stack, project = stack_of(export.live)
+        result = run_gate(export.live, policy_config=policy_config, stack=stack, project=project)
     except GateError as exc:
         errors.print(f"[bold red]gate:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None

@@ -6,6 +6,7 @@ found before the pack starts, so they cost nothing.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import re
@@ -223,6 +224,31 @@ class TestExitCodes:
             tmp_path, "ok.json", {"cilium-digests-match-catalog": {"allowedDigests": [good]}}
         )
         assert _exit_code(path, policy_config=fine) == 0
+
+
+class TestReplacement:
+    """A real export may hold a resource twice during a replacement: the old one marked
+    `delete: true`. The gate judges what the stack holds after the update."""
+
+    def _replacing(self, stack, old_kpr: object, new_kpr: object) -> dict:
+        document = stack.export()
+        resources = document["deployment"]["resources"]
+        index = next(i for i, r in enumerate(resources) if r["urn"] == stack.urn_of(EKS_RELEASE))
+        old = copy.deepcopy(resources[index])
+        old["delete"] = True
+        old["inputs"]["values"]["kubeProxyReplacement"] = old_kpr
+        resources[index]["inputs"]["values"]["kubeProxyReplacement"] = new_kpr
+        resources.insert(index, old)
+        return document
+
+    def test_the_old_half_does_not_block(self, tmp_path, stack) -> None:
+        path = _write(tmp_path, "export.json", self._replacing(stack, "strict", True))
+        assert _exit_code(path, policy_config=CONFIG_DIR / "prod.json") == 0
+
+    def test_the_live_half_does(self, tmp_path, stack, capsys) -> None:
+        path = _write(tmp_path, "export.json", self._replacing(stack, True, "strict"))
+        assert _exit_code(path, policy_config=CONFIG_DIR / "prod.json") == 1
+        assert "kube-proxy-replacement-strict" in capsys.readouterr().out
 
 
 class TestLibraryApi:
