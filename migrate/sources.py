@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.traffic import check_re2, literal_regex
+from components.traffic.fields import DNS_LABEL, HEADER_NAME, HTTP_METHOD
 
 __all__ = [
     "ANY_CALLER",
@@ -36,9 +37,8 @@ SA_LABEL = "io.cilium.k8s.policy.serviceaccount"
 _PRINCIPAL = re.compile(
     r"^[^/*]+/ns/(?P<ns>[a-z0-9]([-a-z0-9]*[a-z0-9])?)/sa/(?P<sa>[a-z0-9]([-a-z0-9.]*[a-z0-9])?)$"
 )
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_METHOD = re.compile(r"^[A-Z][A-Z_-]*$")
-_HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+# The traffic-policy format's own patterns: what is migrated must load as a traffic policy.
+_NAME, _METHOD, _HEADER = DNS_LABEL, HTTP_METHOD, HEADER_NAME
 _HEADER_KEY = re.compile(r"^request\.headers\[(?P<name>[^\]]+)\]$")
 _PATH_CHARS = re.compile(r"^/[^\s*]*$")
 

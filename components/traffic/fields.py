@@ -17,7 +17,10 @@ from components.traffic.regex import check_re2, literal_regex
 
 __all__ = [
     "DEFAULT_DENY_NAME",
+    "DNS_LABEL",
     "FLOWS_FILES",
+    "HEADER_NAME",
+    "HTTP_METHOD",
     "OPEN_ENTITIES",
     "Cidr",
     "Entity",
@@ -41,7 +44,7 @@ DEFAULT_DENY_NAME = "meshless-default-deny"
 # Expected flows beside the policies (components/flows/spec.py); not policy files.
 FLOWS_FILES = ("flows.yaml", "flows.yml")
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$")
@@ -51,8 +54,8 @@ _HOSTNAME = re.compile(
 # Cilium's own patterns for toFQDNs (matchName / matchPattern), see the CNP CRD schema.
 _FQDN_NAME = re.compile(r"^([-a-zA-Z0-9_]+[.]?)+$")
 _FQDN_PATTERN = re.compile(r"^([-a-zA-Z0-9_*]+[.]?)+$")
-_HTTP_METHOD = re.compile(r"^[A-Z][A-Z_-]*$")
-_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+HTTP_METHOD = re.compile(r"^[A-Z][A-Z_-]*$")
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _PROTO_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KAFKA_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 _PORT_RANGE = re.compile(
@@ -120,13 +123,13 @@ def _port_ref(value: str) -> str:
     )
 
 
-Name = Annotated[str, _check(_DNS_LABEL, "name (a DNS label)", "payments")]
+Name = Annotated[str, _check(DNS_LABEL, "name (a DNS label)", "payments")]
 LabelKey = Annotated[str, AfterValidator(_label_key)]
 LabelValue = Annotated[str, _check(_LABEL_VALUE, "label value", "payments")]
 Labels = dict[LabelKey, LabelValue]
 Cidr = Annotated[str, AfterValidator(_cidr)]
 PortRef = Annotated[str, BeforeValidator(_port_text), AfterValidator(_port_ref)]
-HttpMethod = Annotated[str, _check(_HTTP_METHOD, "HTTP method (uppercase, case-sensitive)", "GET")]
+HttpMethod = Annotated[str, _check(HTTP_METHOD, "HTTP method (uppercase, case-sensitive)", "GET")]
 Hostname = Annotated[str, _check(_HOSTNAME, "host name (lowercase)", "api.shop.example")]
 FqdnName = Annotated[str, _check(_FQDN_NAME, "DNS name", "api.stripe.com")]
 FqdnPattern = Annotated[str, _check(_FQDN_PATTERN, "DNS pattern", "*.stripe.com")]

@@ -17,10 +17,10 @@ from pydantic import (
 
 from components.common import ConfigModel, field_error
 from components.traffic.fields import (
-    _HEADER_NAME,
     _KAFKA_TOPIC,
     _PORT_NAME,
     _PROTO_IDENT,
+    HEADER_NAME,
     Cidr,
     Entity,
     FqdnName,
@@ -70,7 +70,7 @@ class ServicePort(ConfigModel):
 class HeaderMatch(ConfigModel):
     """A request header that must be present, or must have exactly ``value``."""
 
-    name: Annotated[str, _check(_HEADER_NAME, "HTTP header name", "X-Request-Id")]
+    name: Annotated[str, _check(HEADER_NAME, "HTTP header name", "X-Request-Id")]
     value: str | None = None
 
 
