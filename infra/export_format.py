@@ -200,9 +200,10 @@ def document_of(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 def dump_json(data: Any) -> bytes:
     """JSON with two-space indents and a final newline, as `json.dumps(data, indent=2)` writes
-    it for ASCII text. orjson, because at 1270 services the standard library's indenting
-    encoder (pure Python; its C encoder cannot indent) took 2 s of a plan for 27 MB; orjson
-    writes non-ASCII characters as UTF-8 instead of \\u escapes (the same JSON)."""
+    it for printable ASCII text. orjson, because at 1270 services the standard library's
+    indenting encoder (pure Python; its C encoder cannot indent) took 2 s of a plan for 27 MB;
+    orjson writes DEL and non-ASCII characters as they are instead of \\u escapes (the same
+    JSON)."""
     try:
         return orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
     except TypeError:  # orjson.JSONEncodeError: e.g. an integer beyond 64 bits (a 1e300 value)
