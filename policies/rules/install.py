@@ -35,7 +35,7 @@ from .kinds import (
     HELM_INSTALLS,
     HELM_RELEASE,
 )
-from .pods import Container, containers, kind_of, objects_in
+from .pods import Container, command_words, containers, kind_of, objects_in
 
 __all__ = ["CILIUM_INSTALLED_OUR_WAY", "SECRET_VALUES_READABLE", "SUPPORTED_PROVIDERS"]
 
@@ -90,12 +90,9 @@ def _repository(image: str) -> str:
 def _cilium_container(container: Container) -> str | None:
     if isinstance(container.image, str) and _is_cilium_image(_repository(container.image)):
         return f"runs the Cilium image {describe(container.image)}"
-    data = container.data if isinstance(container.data, dict) else {}
-    for key in ("command", "args"):
-        words = data.get(key)
-        for word in words if isinstance(words, list) else [words]:
-            if isinstance(word, str) and _CILIUM_BINARY.search(word):
-                return f"runs {describe(word)}"
+    for _key, word in command_words(container):
+        if _CILIUM_BINARY.search(word):
+            return f"runs {describe(word)}"
     return None
 
 

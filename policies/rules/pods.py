@@ -18,7 +18,14 @@ from typing import Any, Final
 
 from ._values import MISSING, is_unknown, lookup
 
-__all__ = ["Container", "containers", "hidden_pod_specs", "kind_of", "objects_in"]
+__all__ = [
+    "Container",
+    "command_words",
+    "containers",
+    "hidden_pod_specs",
+    "kind_of",
+    "objects_in",
+]
 
 CONTAINER_LISTS: Final = ("initContainers", "containers", "ephemeralContainers")
 
@@ -46,6 +53,17 @@ class Container:
     name: Any
     image: Any
     data: Any
+
+
+def command_words(container: Container) -> Iterator[tuple[str, str]]:
+    """("command" | "args", word) for each string the container runs; a lone string counts
+    as one word (what a binary looks like is judged by the caller)."""
+    data = container.data if isinstance(container.data, dict) else {}
+    for key in ("command", "args"):
+        words = data.get(key)
+        for word in words if isinstance(words, list) else [words]:
+            if isinstance(word, str):
+                yield key, word
 
 
 def kind_of(resource_type: str) -> tuple[str, str]:

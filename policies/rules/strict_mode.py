@@ -20,7 +20,7 @@ from .cilium import is_cilium_release
 from .contract import GKE_DATAPATHS
 from .helm_values import effective_values, values_problem
 from .kinds import EKS_ADDON, EKS_CLUSTER, GKE_CLUSTER, GKE_MODE_LABEL, HELM_INSTALLS
-from .pods import Container, containers, objects_in
+from .pods import Container, command_words, containers, objects_in
 
 __all__ = [
     "EKS_NO_BOOTSTRAP_ADDONS",
@@ -222,12 +222,9 @@ def _runs_kube_proxy(container: Container) -> str | None:
     """What gives a container away as kube-proxy, or None."""
     if isinstance(container.image, str) and _KUBE_PROXY_IMAGE.search(container.image.strip()):
         return f"runs the image {describe(container.image)}"
-    data = container.data if isinstance(container.data, dict) else {}
-    for key in ("command", "args"):
-        words = data.get(key)
-        for word in words if isinstance(words, list) else [words]:
-            if isinstance(word, str) and _KUBE_PROXY_ARG.search(word):
-                return f"runs {describe(word)} ({key})"
+    for key, word in command_words(container):
+        if _KUBE_PROXY_ARG.search(word):
+            return f"runs {describe(word)} ({key})"
     return None
 
 
