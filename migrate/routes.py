@@ -440,17 +440,9 @@ def _grpc_match(rep: ObjectReport, match: dict[str, Any], at: str) -> dict[str, 
             "service": parts[0],
             **({"method": parts[1]} if len(parts) == 2 else {}),
         }
-    headers = []
-    for name in sorted(match.get("headers") or {}):
-        found = _string_match(match["headers"][name] or {})
-        if found is None:
-            rep.gap(
-                f"{at}.headers.{name}",
-                "presence-only matches are not in Gateway API",
-                "an exact or regex value",
-            )
-            return None
-        headers.append({"type": found[0], "name": name, "value": found[1]})
+    headers = _value_matches(rep, match.get("headers") or {}, f"{at}.headers")
+    if headers is None:
+        return None
     if headers:
         out["headers"] = headers
     return out
