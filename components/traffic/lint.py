@@ -187,13 +187,7 @@ class _Checker:
         if rule.ports:
             self._check_undeclared(key, loc, service, ports)
         if rule.kafka:
-            self.warnings.append(
-                self.at(
-                    key,
-                    (*loc, "kafka"),
-                    "Kafka rules are beta in Cilium 1.16 and removed in Cilium 1.20; plan to replace them",
-                )
-            )
+            self._warn_kafka(key, loc)
         for k, peer in enumerate(rule.from_):
             for caller in self._callers(key, (*loc, "from", k), peer):
                 self._add_call(caller, key, ports)
@@ -267,18 +261,21 @@ class _Checker:
 
     # -- egress ----------------------------------------------------------------------------
 
+    def _warn_kafka(self, key: ServiceKey, loc: tuple[str | int, ...]) -> None:
+        self.warnings.append(
+            self.at(
+                key,
+                (*loc, "kafka"),
+                "Kafka rules are beta in Cilium 1.16 and removed in Cilium 1.20; plan to replace them",
+            )
+        )
+
     def _check_egress(
         self, key: ServiceKey, service: ServicePolicy, j: int, rule: EgressRule
     ) -> None:
         loc = ("egress", j)
         if rule.kafka:
-            self.warnings.append(
-                self.at(
-                    key,
-                    (*loc, "kafka"),
-                    "Kafka rules are beta in Cilium 1.16 and removed in Cilium 1.20; plan to replace them",
-                )
-            )
+            self._warn_kafka(key, loc)
         if any(peer_kind(p) != "service" for p in rule.to):
             ports = self._resolve(key, loc, lambda: egress_ports(rule, None))
             if ports is None:
