@@ -26,17 +26,20 @@ class Comparison:
     objects_markdown: str = ""
 
 
-def compare_with(base_dir: Path | None, target: Path) -> Comparison:
-    from infra.diff import DiffInputError, compare_plans, load_plan
+def compare_with(base_dir: Path | None, head: Any, head_dir: Path) -> Comparison:
+    """``head`` (infra.diff.Plan, the plan being written into ``head_dir``) against the plan
+    in ``base_dir``, which is read once."""
+    from infra.diff import DiffInputError, diff_plans, load_plan
     from infra.objdiff import diff_rendered, objects_markdown
 
     if base_dir is None:
         return Comparison()
     try:
+        base = load_plan(base_dir, "base")
         return Comparison(
-            diff=compare_plans(base_dir, target),
-            base=load_plan(base_dir, "base").export,
-            objects_markdown=objects_markdown(diff_rendered(base_dir, target)),
+            diff=diff_plans(base, head),
+            base=base.export,
+            objects_markdown=objects_markdown(diff_rendered(base_dir, head_dir)),
         )
     except DiffInputError as exc:
         return Comparison(error=str(exc))

@@ -40,7 +40,9 @@ __all__ = [
     "Violation",
     "compare_plans",
     "diff_inputs",
+    "diff_plans",
     "load_plan",
+    "plan_in_memory",
 ]
 
 #: What a secret looks like in a redacted export, and how the diff displays any secret.
@@ -201,6 +203,11 @@ def _read_json(path: Path, what: str) -> Any:
         raise DiffInputError(f"{what}: {path} is not readable JSON: {exc}") from exc
 
 
+def plan_in_memory(export: StackExport, report: Any, path: Path) -> Plan:
+    """The plan just written to ``path`` from what its writer still holds (no re-read)."""
+    return Plan(export=export, violations=_violations(report, path / POLICY_REPORT_FILE))
+
+
 def _violations(doc: Any, path: Path) -> list[Violation]:
     items = doc.get("violations") if isinstance(doc, dict) else None
     if not isinstance(items, list):
@@ -344,8 +351,11 @@ def diff_inputs(before: dict[str, Any], after: dict[str, Any]) -> ResourceChange
 
 def compare_plans(base_dir: Path, head_dir: Path) -> PlanDiff:
     """Compare the plan in `head_dir` against the one in `base_dir`."""
-    base = load_plan(Path(base_dir), "base")
-    head = load_plan(Path(head_dir), "head")
+    return diff_plans(load_plan(Path(base_dir), "base"), load_plan(Path(head_dir), "head"))
+
+
+def diff_plans(base: Plan, head: Plan) -> PlanDiff:
+    """What changes from ``base`` to ``head`` (both already read)."""
     types = {urn: str(r.get("type", "")) for urn, r in {**base.resources, **head.resources}.items()}
     changed = [
         change

@@ -297,6 +297,7 @@ def _write_all(job: _Job, target: Path) -> _Written:
     from components.flows.check import flows_markdown
     from infra.chart_render import RenderError
     from infra.compare import compare_with
+    from infra.diff import plan_in_memory
     from infra.flows import check_plan_flows
     from infra.graph import render_mermaid
     from infra.release_checks import release_checks
@@ -328,7 +329,7 @@ def _write_all(job: _Job, target: Path) -> _Written:
     report_json = report.to_json()
     _dump(target / "policy-report.json", report_json)
 
-    comparison = compare_with(job.compare, target)
+    comparison = compare_with(job.compare, plan_in_memory(export, report_json, target), target)
     names = [c.name for c in result.plan.config.clusters]
     mermaid = render_mermaid(export, base=comparison.base, clusters=names)
     (target / "graph.mmd").write_text(mermaid.rstrip() + "\n", encoding="utf-8")
