@@ -12,8 +12,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from migrate.run import OutputExistsError, check_traffic_folder, migrate, write_outputs
-
 __all__ = ["migrate_app"]
 
 migrate_app = typer.Typer(
@@ -38,6 +36,10 @@ def istio_command(
     ] = "istio-system",
 ) -> None:
     """Turn Istio objects into traffic-policy files, Gateway API objects and a report."""
+    # Imported here: the converters load the vendored CRD schemas (jsonschema), which every
+    # other `meshless` command would otherwise pay for at start-up.
+    from migrate.run import OutputExistsError, check_traffic_folder, migrate, write_outputs
+
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         for path in missing:

@@ -20,12 +20,10 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft7Validator
-from jsonschema.exceptions import ValidationError
-
 from infra.gate.report import GateInputError
 
 if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
     from pulumi.runtime.proto import analyzer_pb2
 
 __all__ = ["ENFORCEMENT_LEVELS", "config_problems", "policy_schema", "resolve_config"]
@@ -75,6 +73,9 @@ def _entry_problems(name: str, entry: Any, config_schema: Mapping[str, Any]) -> 
     if not isinstance(entry, dict):
         return [f"{name}: must be an enforcement level or an object, got {json.dumps(entry)}"]
     schema = policy_schema(config_schema)
+    # Imported here: every `meshless` command loads the gate's modules, few check a config.
+    from jsonschema import Draft7Validator
+
     errors = Draft7Validator(schema).iter_errors(entry)
     return [_message(name, e, schema) for e in sorted(errors, key=lambda e: list(e.path))]
 
