@@ -130,7 +130,7 @@ class _Job:
     early: Any  # infra/pack_early.py EarlyPack: the pack, started while the program recorded
     policy_file: Path | None
     compare: Path | None
-    upgrade_from: Path | None
+    upgrade_base: StackExport | None  # what the version moves start from
     helm: Path
 
 
@@ -150,6 +150,7 @@ def run(
     from infra.chart_render import RenderError, find_helm
     from infra.gate import GateError, load_policy_config
     from infra.pack_early import EarlyPack
+    from infra.release_checks import upgrade_base
 
     check_stack_name(stack)
     policy_file = _policy_config_for(stack, policy_config)
@@ -162,11 +163,15 @@ def run(
         helm = find_helm()  # before anything is written: no half plan without renders
     except RenderError as exc:
         raise PlanInputError(str(exc)) from None
+    try:  # an explicit --upgrade-from that cannot be read fails before anything is written
+        base = upgrade_base(upgrade_from or compare, required=upgrade_from is not None)
+    except ExportError as exc:
+        raise PlanInputError(str(exc)) from None
     target = out_dir or (REPO_ROOT / "out" / stack)
     with EarlyPack(policy_file, stack=stack, project=PROJECT) as early:
         result = plan_stack(stack, stack_file)
         _check_target(target)
-        job = _Job(result, early, policy_file, compare, upgrade_from or compare, helm)
+        job = _Job(result, early, policy_file, compare, base, helm)
         done = _write_staged(job, target)
     return _report(stack, stack_file, target, done, console)
 
@@ -315,7 +320,7 @@ def _write_all(job: _Job, target: Path) -> _Written:
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="plan") as pool:
         gate = pool.submit(_gate, job, export)
         renders = pool.submit(
-            release_checks, export, job.helm, target, job.upgrade_from, result.plan.config
+            release_checks, export, job.helm, target, job.upgrade_base, result.plan.config
         )
         write_export(target / "resources.json", document)
         manifests = write_manifests(export, target / "manifests")

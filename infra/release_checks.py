@@ -13,7 +13,7 @@ from typing import Any
 
 from infra.export_format import ExportError, StackExport, read_export
 
-__all__ = ["ReleaseChecks", "release_checks"]
+__all__ = ["ReleaseChecks", "release_checks", "upgrade_base"]
 
 
 @dataclass
@@ -62,22 +62,31 @@ def check_upgrades(base: StackExport | None, head: StackExport, config: Any) -> 
     return ReleaseChecks([p for s in steps for p in s.problems], upgrades_markdown(steps))
 
 
-def _base_export(base_dir: Path) -> StackExport | None:
-    """The base plan's resources for the upgrade rules; None when it has none to read (the
-    comparison itself reports that)."""
+def upgrade_base(plan_dir: Path | None, *, required: bool) -> StackExport | None:
+    """The export of the plan the version moves start from. ``required`` (an explicit
+    --upgrade-from): a plan that cannot be read is an ExportError naming the folder. Otherwise
+    (the base of --compare) it is None, and the comparison itself reports why."""
+    if plan_dir is None:
+        return None
+    if required and not plan_dir.is_dir():
+        raise ExportError(
+            f"--upgrade-from {plan_dir}: not a plan folder; give the output folder of a plan "
+            "(out/<stack>, which holds resources.json)"
+        )
     try:
-        return read_export(base_dir / "resources.json", "base plan")
+        return read_export(plan_dir / "resources.json", "--upgrade-from plan")
     except ExportError:
+        if required:
+            raise
         return None
 
 
 def release_checks(
-    export: StackExport, helm: Path, target: Path, base_dir: Path | None, config: Any
+    export: StackExport, helm: Path, target: Path, base: StackExport | None, config: Any
 ) -> ReleaseChecks:
     """The releases rendered and checked, and their version moves against the base plan.
     Raises chart_render.RenderError when Helm cannot render a release at all."""
     rendered = render_releases(export, helm, target / "manifests")
-    base = _base_export(base_dir) if base_dir is not None else None
     upgrades = check_upgrades(base, export, config)
     return ReleaseChecks(
         rendered.problems + upgrades.problems,

@@ -226,6 +226,14 @@ class TestUpgrade:
         assert code == 0
         assert reason in (out / "summary.md").read_text()
 
+    @pytest.mark.parametrize("given", ["resources.json", "missing"])
+    def test_unreadable_upgrade_from_fails_before_writing(
+        self, tmp_path: Path, base_1_16: Path, given: str
+    ) -> None:
+        with pytest.raises(offline.PlanInputError, match=r"--upgrade-from .*(not a plan folder)"):
+            _plan(tmp_path, "new", _eks_only("1.16.19"), upgrade_from=base_1_16 / given)
+        assert not (tmp_path / "new").exists()
+
     def test_patch_upgrade_passes(self, tmp_path: Path) -> None:
         code, old = _plan(tmp_path, "old", _eks_only("1.16.5"))
         assert code == 0
