@@ -45,6 +45,7 @@ __all__ = [
     "StackExport",
     "document_of",
     "dump_json",
+    "entry_of",
     "export_document",
     "is_secret_envelope",
     "parse_export",
@@ -150,6 +151,14 @@ def _ordered(resources: Sequence[RecordedResource]) -> list[RecordedResource]:
     return ordered
 
 
+def entry_of(res: RecordedResource) -> dict[str, Any]:
+    """A recorded resource's export entry, made once: the manifest writer takes it while the
+    program records and the export reuses it (the monitor forgets it when outputs change)."""
+    if res.entry is None:
+        res.entry = _entry(res)
+    return res.entry
+
+
 def _entry(res: RecordedResource) -> dict[str, Any]:
     entry: dict[str, Any] = {"urn": res.urn, "custom": res.custom, "type": res.type}
     if res.id:
@@ -184,7 +193,7 @@ def export_document(stack: str, resources: Sequence[RecordedResource]) -> dict[s
             f"{stack}: resources depend on each other in a cycle, so no deployment order "
             f"exists: {cycle}"
         ) from None
-    return document_of([_entry(res) for res in ordered])
+    return document_of([entry_of(res) for res in ordered])
 
 
 def document_of(resources: list[dict[str, Any]]) -> dict[str, Any]:

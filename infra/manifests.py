@@ -14,7 +14,7 @@ import yaml
 
 from infra.export_format import HELM_RELEASE, StackExport
 
-__all__ = ["LAUNCH_TEMPLATE", "slug", "write_manifests"]
+__all__ = ["LAUNCH_TEMPLATE", "placed", "slug", "write_manifest", "write_manifests"]
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 
@@ -61,19 +61,37 @@ def _manifest(res: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def write_manifests(export: StackExport | list[dict[str, Any]], directory: Path) -> int:
-    """Every manifest file of the plan under ``directory``; returns the count."""
+def placed(res: dict[str, Any], cluster: str | None) -> tuple[str, str] | None:
+    """(path relative to the manifests folder, body) of a resource owned by ``cluster``;
+    None for a resource without a manifest file."""
+    manifest = _manifest(res)
+    if manifest is None:
+        return None
+    return f"{slug(cluster or '_stack')}/{manifest[0]}", manifest[1]
+
+
+def write_manifest(directory: Path, relative: str, body: str, made: set[Path]) -> None:
+    """One manifest file; its folder made once (``made`` remembers which were)."""
+    path = directory / relative
+    if path.parent not in made:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        made.add(path.parent)
+    path.write_text(body, encoding="utf-8")
+
+
+def write_manifests(
+    export: StackExport | list[dict[str, Any]], directory: Path, only: set[str] | None = None
+) -> int:
+    """Every manifest file of the plan under ``directory``, in export order (a later resource
+    with the same file name wins); returns the count. ``only``: just these relative paths."""
     export = StackExport.of(export)
     written = 0
     made: set[Path] = set()
     for res in export.resources:
-        manifest = _manifest(res)
+        manifest = placed(res, export.cluster_of(res))
         if manifest is None:
             continue
-        folder = directory / slug(export.cluster_of(res) or "_stack")
-        if folder not in made:
-            folder.mkdir(parents=True, exist_ok=True)
-            made.add(folder)
-        (folder / manifest[0]).write_text(manifest[1], encoding="utf-8")
+        if only is None or manifest[0] in only:
+            write_manifest(directory, *manifest, made)
         written += 1
     return written

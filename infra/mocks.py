@@ -214,6 +214,8 @@ class RecordedResource:
     outputs: dict[str, Any] = field(default_factory=dict)
     protect: bool = False
     retain_on_delete: bool = False
+    # The export entry, once made (infra/export_format.entry_of); None again if outputs change.
+    entry: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 class _NotPlain(Exception):
@@ -270,10 +272,17 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     """A MockMonitor that also keeps what the engine would store: parent, provider,
     dependencies and the inputs as sent (camelCase, secrets still marked)."""
 
-    def __init__(self, mocks: pulumi_mocks.Mocks) -> None:
+    def __init__(
+        self,
+        mocks: pulumi_mocks.Mocks,
+        on_record: Callable[[RecordedResource], None] | None = None,
+    ) -> None:
         super().__init__(mocks)
         self.recorded: dict[str, RecordedResource] = {}
         self.duplicates: list[str] = []
+        # Called with each resource once recorded (on the SDK's executor threads): the plan's
+        # manifest writer (infra/manifest_stream.py).
+        self.on_record = on_record
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         return engine_urn(get_stack(), get_project(), parent, type_, name)
@@ -325,6 +334,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     if key in outputs and not is_secret_envelope(outputs[key]):
                         outputs[key] = {SIG_KEY: SECRET_SIG, "value": outputs[key]}
                 self.recorded[urn].outputs = outputs
+        if self.on_record is not None:
+            self.on_record(self.recorded[urn])
         return response
 
     def _register(self, request: Any, inputs: dict[str, Any]) -> Any:
@@ -359,9 +370,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResourceOutputs(self, request: Any) -> Any:
         _ensure_event_loop()
         if request.urn in self.recorded:
-            self.recorded[request.urn].outputs = rpc.deserialize_properties(
-                request.outputs, keep_unknowns=True
-            )
+            recorded = self.recorded[request.urn]
+            recorded.outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+            recorded.entry = None
         return super().RegisterResourceOutputs(request)
 
 

@@ -13,7 +13,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +29,8 @@ from infra.export_format import (
     export_document,
     write_export,
 )
-from infra.manifests import write_manifests
-from infra.mocks import RecordedResource, run_recorded
+from infra.manifest_stream import ManifestError, ManifestStream
+from infra.mocks import MeshlessMocks, RecordedResource, RecordingMonitor, run_recorded
 from infra.program import REPO_ROOT, StackPlan, declare, load
 
 __all__ = [
@@ -65,10 +67,20 @@ def read_stack_file(path: Path) -> dict[str, str]:
 
 
 def record_program(
-    stack: str, stack_plan: StackPlan, values: dict[str, str]
+    stack: str,
+    stack_plan: StackPlan,
+    values: dict[str, str],
+    on_record: Callable[[RecordedResource], None] | None = None,
 ) -> list[RecordedResource]:
-    """Register every resource of the program against a recording mock monitor."""
-    monitor = run_recorded(lambda: declare(stack_plan), project=PROJECT, stack=stack, config=values)
+    """Register every resource of the program against a recording mock monitor;
+    ``on_record`` sees each resource as it is recorded."""
+    monitor = run_recorded(
+        lambda: declare(stack_plan),
+        project=PROJECT,
+        stack=stack,
+        config=values,
+        monitor=RecordingMonitor(MeshlessMocks(), on_record=on_record),
+    )
     if monitor.duplicates:
         raise PlanInputError(
             f"Duplicate resource URN '{monitor.duplicates[0]}'; try giving it a unique name "
@@ -85,8 +97,16 @@ def default_stack_file(stack: str) -> Path:
 def plan_stack(stack: str, stack_file: Path | None = None) -> PlanResult:
     """Read, validate (ConfigError/PlanInputError on a mistake) and record one stack."""
     values = read_stack_file(stack_file or default_stack_file(stack))
-    stack_plan = load(values)
-    resources = record_program(stack, stack_plan, values)
+    return _recorded(stack, load(values), values)
+
+
+def _recorded(
+    stack: str,
+    stack_plan: StackPlan,
+    values: dict[str, str],
+    on_record: Callable[[RecordedResource], None] | None = None,
+) -> PlanResult:
+    resources = record_program(stack, stack_plan, values, on_record)
     try:
         check_engine_rules(resources)  # what the mocks accept but the engine refuses
     except EngineRuleError as exc:
@@ -132,6 +152,7 @@ class _Job:
     compare: Path | None
     upgrade_base: StackExport | None  # what the version moves start from
     helm: Path
+    manifests: ManifestStream  # the manifests, written while the program recorded
 
 
 def run(
@@ -169,28 +190,33 @@ def run(
         raise PlanInputError(str(exc)) from None
     target = out_dir or (REPO_ROOT / "out" / stack)
     with EarlyPack(policy_file, stack=stack, project=PROJECT) as early:
-        result = plan_stack(stack, stack_file)
+        values = read_stack_file(stack_file or default_stack_file(stack))
+        stack_plan = load(values)  # a config mistake stops here: nothing written
         _check_target(target)
-        job = _Job(result, early, policy_file, compare, base, helm)
-        done = _write_staged(job, target)
+        with _staged(target) as staging:
+            with ManifestStream(staging / "manifests") as manifests:
+                result = _recorded(stack, stack_plan, values, on_record=manifests.send)
+                job = _Job(result, early, policy_file, compare, base, helm, manifests)
+                done = _write_all(job, staging)
+            _replace(staging, target)
     return _report(stack, stack_file, target, done, console)
 
 
-def _write_staged(job: _Job, target: Path) -> _Written:
+@contextmanager
+def _staged(target: Path) -> Iterator[Path]:
     # Everything is written into a fresh folder beside the target and moved into place only
-    # once every step (renders, gate, flows) has run: an error leaves the old plan untouched.
+    # once every step (recording, renders, gate, flows) has run: an error leaves the old plan
+    # untouched and no half-written folder.
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     except OSError as exc:
         raise PlanInputError(f"{target}: cannot write the plan there ({exc.strerror})") from None
     try:
-        done = _write_all(job, staging)
-        _replace(staging, target)
+        yield staging
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return done
 
 
 def _report(stack: str, stack_file: Path | None, target: Path, done: _Written, console: Any) -> int:
@@ -323,8 +349,11 @@ def _write_all(job: _Job, target: Path) -> _Written:
             release_checks, export, job.helm, target, job.upgrade_base, result.plan.config
         )
         write_export(target / "resources.json", document)
-        manifests = write_manifests(export, target / "manifests")
         flow_results = check_plan_flows(result.plan, export)
+        try:
+            manifests = job.manifests.finish(export)
+        except ManifestError as exc:
+            raise PlanInputError(str(exc)) from None
         try:
             releases = renders.result()
         except RenderError as exc:

@@ -1,0 +1,154 @@
+"""The plan's manifests written by a second process while the program records.
+
+What we optimised and why: an offline plan records its resources on one core while the other
+waits for work, and then had to turn every Kubernetes object into YAML and create its file, one
+after another, before it could finish. At 1270 services that is 2700 files: 1.3 s of YAML and
+1 to 4 s of file creation, almost all of it kernel time that grows with the size of the folder
+(`python benchmarks/plan_services.py`). So the recording monitor hands each resource to
+``ManifestStream.send`` as it registers it (its export entry, one JSON line down a pipe), and a
+child process (``python -m infra.manifest_stream <folder>``) writes its manifest at once on the
+idle core. The files are those ``infra.manifests.write_manifests`` writes for the finished
+export, byte for byte:
+
+- the cluster folder: a resource's owner is itself if it is a cluster component, else its
+  parent's owner; the SDK registers a parent before its children, so the owner is known on
+  arrival (a resource whose parent has not arrived yet waits for the end, where the finished
+  list answers as ``StackExport.cluster_of`` does);
+- two resources with one file name: the export's order decides which one the file holds, so
+  the child reports such names and ``finish`` writes them again in export order.
+
+Threads could not do this: every file costs three system calls, and a thread that gives up the
+interpreter lock for each waits up to the 5 ms switch interval to get it back while the program
+runs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from infra.export_format import CLUSTER_TYPES, StackExport, entry_of
+from infra.manifests import placed, write_manifest, write_manifests
+from infra.mocks import RecordedResource
+
+__all__ = ["ManifestError", "ManifestStream", "serve"]
+
+# The folder holding the infra package: where `python -m infra.manifest_stream` finds it,
+# from a checkout or an installed distribution alike.
+_PACKAGE_PARENT = Path(__file__).resolve().parents[1]
+
+
+class ManifestError(Exception):
+    """The manifest writer failed (a full disk, a folder it may not write): the message says."""
+
+
+class ManifestStream:
+    """``with ManifestStream(folder) as stream: ... stream.send(resource) ...
+    stream.finish(export)``; leaving the block without ``finish`` stops the writer."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()  # send() runs on the SDK's executor threads
+        self._broken = False
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "infra.manifest_stream", str(directory)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=_PACKAGE_PARENT,
+        )
+
+    def __enter__(self) -> ManifestStream:
+        return self
+
+    def send(self, resource: RecordedResource) -> None:
+        """One recorded resource to the writer (a component: just what ownership needs)."""
+        if resource.custom:
+            record: dict[str, Any] = entry_of(resource)
+        else:
+            record = {"urn": resource.urn, "type": resource.type, "parent": resource.parent}
+        line = orjson.dumps(record) + b"\n"
+        with self._lock:
+            if self._broken:
+                return  # the writer has gone; finish() reports why
+            try:
+                assert self._child.stdin is not None
+                self._child.stdin.write(line)
+            except OSError:  # BrokenPipeError: it ended early
+                self._broken = True
+
+    def finish(self, export: StackExport) -> int:
+        """Wait for the writer; the count of manifest files, as ``write_manifests`` gives it.
+        ManifestError if the writer failed."""
+        try:
+            out, err = self._child.communicate()
+        except OSError:  # stdin already broken: collect what it said
+            out, err = self._child.communicate()
+        if self._child.returncode != 0:
+            said = err.decode("utf-8", "replace").strip().splitlines()
+            raise ManifestError(
+                f"{self.directory}: writing the plan's manifests failed"
+                + (f": {said[-1]}" if said else f" (exit {self._child.returncode})")
+            )
+        done = orjson.loads(out)
+        if done["collided"]:
+            write_manifests(export, self.directory, only=set(done["collided"]))
+        return int(done["count"])
+
+    def __exit__(self, *exc: object) -> None:
+        if self._child.poll() is None:
+            self._child.kill()
+            self._child.communicate()
+
+
+def serve(directory: Path, lines: IO[bytes]) -> dict[str, Any]:
+    """The writer: each line a resource (see ManifestStream.send); returns the manifest count
+    and the file names more than one resource wrote."""
+    owners: dict[str, str | None] = {}
+    received: list[dict[str, Any]] = []
+    waiting: list[dict[str, Any]] = []
+    written: set[str] = set()
+    collided: set[str] = set()
+    made: set[Path] = set()
+    count = 0
+
+    def write(res: dict[str, Any], owner: str | None) -> None:
+        nonlocal count
+        manifest = placed(res, owner)
+        if manifest is None:
+            return
+        count += 1
+        if manifest[0] in written:
+            collided.add(manifest[0])
+        written.add(manifest[0])
+        write_manifest(directory, *manifest, made)
+
+    for line in lines:
+        res = orjson.loads(line)
+        received.append(res)
+        parent = res.get("parent")
+        if res["type"] in CLUSTER_TYPES:
+            owner: str | None = res["urn"].rsplit("::", 1)[-1]
+        elif not parent:
+            owner = None
+        elif parent in owners:
+            owner = owners[parent]
+        else:
+            waiting.append(res)
+            continue
+        owners[res["urn"]] = owner
+        write(res, owner)
+    if waiting:
+        export = StackExport(received)
+        for res in waiting:
+            write(res, export.cluster_of(res))
+    return {"count": count, "collided": sorted(collided)}
+
+
+if __name__ == "__main__":
+    sys.stdout.buffer.write(orjson.dumps(serve(Path(sys.argv[1]), sys.stdin.buffer)))
