@@ -1,6 +1,6 @@
 """The floor of an offline plan: load the SDK classes a plan's resources use, register N resources.
 
-    python benchmarks/floor.py [--gc-paused] N [resources.json]
+    python benchmarks/floor.py [--gc-paused] [--with-inputs] N [resources.json]
 
 The SDKs load their class modules lazily and that load dominates small plans, so the least any
 offline plan of these resources can cost in this interpreter is: import the module of every
@@ -14,6 +14,12 @@ registered; resources.json defaults to out/prod/resources.json.
 as the plan runs its config loading and recording (where the SDK classes load too): the floor
 with the same collector treatment, so that a ratio against it shows what the plan's own code
 costs beyond the SDKs, not what pausing the collector saves.
+
+--with-inputs registers each resource with the inputs the plan gave it (resources.json's
+``inputs``, cycled like the types) instead of none: what the SDK alone spends on this plan's
+properties (serialising them, the mock monitor reading them and echoing them back, the SDK
+reading the echo), a reference for how much of the plan's recording no program could avoid.
+Not the issue's floor; printed beside it.
 """
 
 from __future__ import annotations
@@ -79,15 +85,19 @@ def load_classes(types: set[str]) -> list[str]:
     return sorted(loaded)
 
 
-def register(count: int, plan_types: list[tuple[str, bool]]) -> None:
-    """Register ``count`` bare resources of the plan's types under mocks."""
+def register(
+    count: int, plan_types: list[tuple[str, bool]], inputs: list[dict[str, Any]] | None = None
+) -> None:
+    """Register ``count`` resources of the plan's types under mocks: bare, or with
+    ``inputs`` (one per type entry) as their properties."""
     pulumi_mocks.set_mocks(_Mocks(), project="floor", stack="floor", preview=False)
 
     def program() -> None:
         for index in range(count):
             typ, custom = plan_types[index % len(plan_types)]
             if custom:
-                pulumi.CustomResource(typ, f"r{index}", {})
+                props = inputs[index % len(inputs)] if inputs else {}
+                pulumi.CustomResource(typ, f"r{index}", props)
             else:
                 pulumi.ComponentResource(typ, f"r{index}")
 
@@ -99,7 +109,8 @@ def register(count: int, plan_types: list[tuple[str, bool]]) -> None:
 
 def main(argv: list[str]) -> int:
     paused = "--gc-paused" in argv
-    argv = [a for a in argv if a != "--gc-paused"]
+    with_inputs = "--with-inputs" in argv
+    argv = [a for a in argv if a not in ("--gc-paused", "--with-inputs")]
     if not argv or not argv[0].isdigit() or len(argv) > 2:
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
@@ -113,14 +124,17 @@ def main(argv: list[str]) -> int:
         )
         return 2
     resources = document.get("deployment", document).get("resources", [])
-    plan_types = [(r["type"], bool(r.get("custom"))) for r in resources if r["type"] != STACK_TYPE]
+    entries = [r for r in resources if r["type"] != STACK_TYPE]
+    plan_types = [(r["type"], bool(r.get("custom"))) for r in entries]
+    inputs = [r.get("inputs") or {} for r in entries] if with_inputs else None
     if not plan_types:
         print(f"floor: {path} lists no resources", file=sys.stderr)
         return 2
     with gc_paused() if paused else nullcontext():
         classes = load_classes({typ for typ, _ in plan_types})
-        register(count, plan_types)
-    print(f"floor: {len(classes)} SDK classes loaded, {count} resources registered")
+        register(count, plan_types, inputs)
+    what = "with the plan's inputs" if with_inputs else "bare"
+    print(f"floor: {len(classes)} SDK classes loaded, {count} resources registered ({what})")
     return 0
 
 

@@ -12,7 +12,10 @@ shared machine).
 - floor: `benchmarks/floor.py N resources.json` (see there), the floor the ratio targets name;
 - floor, GC paused: the same with `--gc-paused`, the collector treated as the plan treats it
   while it loads and records (components/gc_pause.py); its ratio (`plan/paused`) is the
-  plan's own cost beyond the SDKs without the saving that pausing the collector brings.
+  plan's own cost beyond the SDKs without the saving that pausing the collector brings;
+- SDK with inputs: `--gc-paused --with-inputs`, the SDK alone registering each resource with
+  the plan's own inputs (no program, gate, renders or files); its ratio (`plan/inputs`) is
+  the plan's cost beyond what the SDK must spend on these properties, whoever declares them.
 """
 
 from __future__ import annotations
@@ -104,6 +107,7 @@ class SideBySide:
     gate: list[Run] = field(default_factory=list)
     floor: list[Run] = field(default_factory=list)
     paused: list[Run] = field(default_factory=list)
+    inputs: list[Run] = field(default_factory=list)
 
     @staticmethod
     def median(runs: list[Run]) -> float:
@@ -117,13 +121,18 @@ class SideBySide:
     def paused_ratio(self) -> float:
         return self.median(self.plan) / self.median(self.paused)
 
+    @property
+    def inputs_ratio(self) -> float:
+        return self.median(self.plan) / self.median(self.inputs)
+
     def codes(self) -> list[int]:
         return sorted({r.returncode for r in self.plan})
 
 
 HEADER = (
     f"{'plan':<14} {'resources':>9} {'plan s':>7} {'gate s':>7} {'floor s':>7} "
-    f"{'plan/floor':>10} {'paused s':>8} {'plan/paused':>11}  exit"
+    f"{'plan/floor':>10} {'paused s':>8} {'plan/paused':>11} {'inputs s':>8} "
+    f"{'plan/inputs':>11}  exit"
 )
 
 
@@ -132,7 +141,8 @@ def row(label: str, result: SideBySide) -> str:
         f"{label:<14} {result.resources:>9} {result.median(result.plan):>7.2f} "
         f"{result.median(result.gate):>7.2f} {result.median(result.floor):>7.2f} "
         f"{result.ratio:>9.2f}x {result.median(result.paused):>8.2f} "
-        f"{result.paused_ratio:>10.2f}x  {result.codes()}"
+        f"{result.paused_ratio:>10.2f}x {result.median(result.inputs):>8.2f} "
+        f"{result.inputs_ratio:>10.2f}x  {result.codes()}"
     )
 
 
@@ -165,6 +175,7 @@ def side_by_side(
             floor = [python, str(REPO / "benchmarks" / "floor.py"), str(result.resources)]
             result.floor.append(run([*floor, str(kept)]))
             result.paused.append(run([*floor, "--gc-paused", str(kept)]))
+            result.inputs.append(run([*floor, "--gc-paused", "--with-inputs", str(kept)]))
         return result
 
 
