@@ -53,7 +53,6 @@ class ManifestStream:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._lock = threading.Lock()  # send() runs on the SDK's executor threads
         self._broken = False
         self._child = subprocess.Popen(
             [sys.executable, "-m", "infra.manifest_stream", str(directory)],
@@ -62,6 +61,14 @@ class ManifestStream:
             stderr=subprocess.PIPE,
             cwd=_PACKAGE_PARENT,
         )
+        # send() runs on the SDK's executor threads and must never wait for the writer (a
+        # full pipe would stall the recording): it queues lines, and this thread writes them
+        # down the pipe in batches, one system call per batch.
+        self._queue: list[bytes] = []
+        self._queued = threading.Condition()
+        self._ending = False
+        self._pump = threading.Thread(target=self._pump_lines, daemon=True)
+        self._pump.start()
 
     def __enter__(self) -> ManifestStream:
         return self
@@ -73,18 +80,37 @@ class ManifestStream:
         else:
             record = {"urn": resource.urn, "type": resource.type, "parent": resource.parent}
         line = orjson.dumps(record) + b"\n"
-        with self._lock:
-            if self._broken:
-                return  # the writer has gone; finish() reports why
-            try:
-                assert self._child.stdin is not None
-                self._child.stdin.write(line)
-            except OSError:  # BrokenPipeError: it ended early
-                self._broken = True
+        with self._queued:
+            self._queue.append(line)
+            self._queued.notify()
+
+    def _pump_lines(self) -> None:
+        while True:
+            with self._queued:
+                while not self._queue and not self._ending:
+                    self._queued.wait()
+                batch, self._queue = b"".join(self._queue), []
+                ending = self._ending
+            if batch and not self._broken:
+                try:
+                    assert self._child.stdin is not None
+                    self._child.stdin.write(batch)
+                    self._child.stdin.flush()
+                except OSError:  # BrokenPipeError: it ended early; finish() reports why
+                    self._broken = True
+            if ending and not batch:
+                return
+
+    def _end_lines(self) -> None:
+        with self._queued:
+            self._ending = True
+            self._queued.notify()
+        self._pump.join()
 
     def finish(self, export: StackExport) -> int:
         """Wait for the writer; the count of manifest files, as ``write_manifests`` gives it.
         ManifestError if the writer failed."""
+        self._end_lines()
         try:
             out, err = self._child.communicate()
         except OSError:  # stdin already broken: collect what it said
@@ -103,6 +129,7 @@ class ManifestStream:
     def __exit__(self, *exc: object) -> None:
         if self._child.poll() is None:
             self._child.kill()
+            self._end_lines()
             self._child.communicate()
 
 

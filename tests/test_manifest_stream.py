@@ -122,3 +122,25 @@ def test_leaving_without_finish_stops_the_writer(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), ManifestStream(tmp_path / "m") as stream:
         raise RuntimeError("the program failed")
     assert stream._child.poll() is not None
+
+
+def test_send_never_waits_for_the_writer(tmp_path: Path) -> None:
+    """The recording hands resources over on the SDK's threads; a writer that has stopped
+    reading (a slow disk) must not stall it: send() queues, a pump thread fills the pipe."""
+    import os
+    import signal
+    import threading
+
+    with ManifestStream(tmp_path / "manifests") as stream:
+        os.kill(stream._child.pid, signal.SIGSTOP)  # the writer reads nothing from here on
+        try:
+            big = _config_map("one", "app", "x" * 200_000)  # 50 of these: 10 MB, > any pipe
+            sender = threading.Thread(
+                target=lambda: [stream.send(_recorded(big)) for _ in range(50)], daemon=True
+            )
+            sender.start()
+            sender.join(timeout=20)
+            assert not sender.is_alive(), "send() waited for a writer that does not read"
+        finally:
+            os.kill(stream._child.pid, signal.SIGCONT)
+        assert stream.finish(StackExport([big])) == 50
