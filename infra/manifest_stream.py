@@ -5,7 +5,7 @@ waits for work, and then had to turn every Kubernetes object into YAML and creat
 after another, before it could finish. At 1270 services that is 2700 files: 1.3 s of YAML and
 1 to 4 s of file creation, almost all of it kernel time that grows with the size of the folder
 (`python benchmarks/plan_services.py`). So the recording monitor hands each resource to
-``ManifestStream.send`` as it registers it (its export entry, one JSON line down a pipe), and a
+``ManifestStream.send`` as it registers it (its export entry, pickled down a pipe), and a
 child process (``python -m infra.manifest_stream <folder>``) writes its manifest at once on the
 idle core. The files are those ``infra.manifests.write_manifests`` writes for the finished
 export, byte for byte:
@@ -24,9 +24,12 @@ runs.
 
 from __future__ import annotations
 
+import pickle
+import struct
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,6 +40,8 @@ from infra.manifests import placed, write_manifest, write_manifests
 from infra.mocks import RecordedResource
 
 __all__ = ["ManifestError", "ManifestStream", "serve"]
+
+_LENGTH = struct.Struct("<I")  # a frame's byte count, before its pickle
 
 # The folder holding the infra package: where `python -m infra.manifest_stream` finds it,
 # from a checkout or an installed distribution alike.
@@ -79,7 +84,7 @@ class ManifestStream:
             record: dict[str, Any] = entry_of(resource)
         else:
             record = {"urn": resource.urn, "type": resource.type, "parent": resource.parent}
-        line = orjson.dumps(record) + b"\n"
+        line = frame(record)
         with self._queued:
             self._queue.append(line)
             self._queued.notify()
@@ -133,6 +138,19 @@ class ManifestStream:
             self._child.communicate()
 
 
+def frame(record: dict[str, Any]) -> bytes:
+    """One resource for the pipe: pickled, so every value arrives exactly as it left (JSON
+    would turn an integer beyond 64 bits into a float and NaN into null), length first."""
+    data = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(data)) + data
+
+
+def _frames(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
+    while header := stream.read(_LENGTH.size):
+        (size,) = _LENGTH.unpack(header)
+        yield pickle.loads(stream.read(size))  # our own process's bytes, never a user's
+
+
 def serve(directory: Path, lines: IO[bytes]) -> dict[str, Any]:
     """The writer: each line a resource (see ManifestStream.send); returns the manifest count
     and the file names more than one resource wrote."""
@@ -155,8 +173,7 @@ def serve(directory: Path, lines: IO[bytes]) -> dict[str, Any]:
         written.add(manifest[0])
         write_manifest(directory, *manifest, made)
 
-    for line in lines:
-        res = orjson.loads(line)
+    for res in _frames(lines):
         received.append(res)
         parent = res.get("parent")
         if res["type"] in CLUSTER_TYPES:

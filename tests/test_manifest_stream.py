@@ -11,11 +11,10 @@ import io
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 from infra.export_format import StackExport, read_export
-from infra.manifest_stream import ManifestError, ManifestStream, serve
+from infra.manifest_stream import ManifestError, ManifestStream, frame, serve
 from infra.manifests import write_manifests
 from infra.mocks import RecordedResource
 from tests.test_plan import run_plan
@@ -30,7 +29,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 
 def _lines(resources: list[dict[str, Any]]) -> io.BytesIO:
-    return io.BytesIO(b"".join(orjson.dumps(r) + b"\n" for r in resources))
+    return io.BytesIO(b"".join(frame(r) for r in resources))
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +143,17 @@ def test_send_never_waits_for_the_writer(tmp_path: Path) -> None:
         finally:
             os.kill(stream._child.pid, signal.SIGCONT)
         assert stream.finish(StackExport([big])) == 50
+
+
+def test_values_arrive_exactly(tmp_path: Path) -> None:
+    """An integer beyond 64 bits stays an integer and NaN stays NaN (JSON would not keep
+    either), so the worker's YAML is the export's."""
+    odd = _config_map("one", "app", "v")
+    odd["inputs"]["data"] = {"big": 10**30, "nan": float("nan"), "neg": -0.0}
+    write_manifests(StackExport([odd]), tmp_path / "reference")
+    serve(tmp_path / "streamed", _lines([odd]))
+    assert _tree(tmp_path / "streamed") == _tree(tmp_path / "reference")
+    assert (
+        "1000000000000000000000000000000"
+        in (tmp_path / "streamed" / "_stack" / "configmap-shop-app.yaml").read_text()
+    )
