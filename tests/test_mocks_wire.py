@@ -19,21 +19,13 @@ from pulumi.runtime import rpc
 
 from infra.export_format import RESOURCE_REF_SIG, SECRET_SIG, SIG_KEY
 from infra.mocks import _plain_inputs
+from tests.wire_values import keys, scalars
 
-_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**53), max_value=2**53),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=8),
-    st.just(rpc.UNKNOWN),
-)
-_keys = st.text(min_size=1, max_size=6)
 _values = st.recursive(
-    _scalars,
+    scalars,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.dictionaries(_keys, inner, max_size=4),
+        st.dictionaries(keys, inner, max_size=4),
         inner.map(lambda v: {SIG_KEY: SECRET_SIG, "value": v}),
         st.just(
             {
@@ -63,14 +55,14 @@ def _typed(value: Any) -> Any:
 
 
 _plain_values = st.recursive(
-    _scalars.filter(lambda v: v != rpc.UNKNOWN),
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_keys, inner, max_size=4)),
+    scalars.filter(lambda v: v != rpc.UNKNOWN),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)),
     max_leaves=25,
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(_keys, _values, max_size=6))
+@given(st.dictionaries(keys, _values, max_size=6))
 def test_inputs_read_here_are_what_the_sdk_reads(props: dict[str, Any]) -> None:
     """Anything may come in; what the short cut returns is the SDK's reading, and None (the
     SDK's own path) when the inputs hold an unknown, a secret or a reference."""
@@ -81,7 +73,7 @@ def test_inputs_read_here_are_what_the_sdk_reads(props: dict[str, Any]) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(_keys, _plain_values, max_size=6))
+@given(st.dictionaries(keys, _plain_values, max_size=6))
 def test_plain_inputs_take_the_short_cut(props: dict[str, Any]) -> None:
     struct = _struct(props)
     ours = _plain_inputs(struct)

@@ -25,6 +25,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 
 from infra.export_format import RESOURCE_REF_SIG, SECRET_SIG, SIG_KEY
 from infra.gate.messages import Requests, _struct, engine_value
+from tests.wire_values import keys, scalars
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
 sys.path.insert(0, str(PACK_DIR))
@@ -35,17 +36,6 @@ finally:
     sys.path.remove(str(PACK_DIR))
 
 ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-
-_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**53), max_value=2**53),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=8),
-    st.just(UNKNOWN),
-)
-_keys = st.text(min_size=1, max_size=6)
 
 
 def _envelopes(inner: Any) -> Any:
@@ -63,15 +53,15 @@ def _envelopes(inner: Any) -> Any:
 
 
 _values = st.recursive(
-    _scalars,
+    scalars,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.dictionaries(_keys, inner, max_size=4),
+        st.dictionaries(keys, inner, max_size=4),
         _envelopes(inner),
     ),
     max_leaves=25,
 )
-_props = st.dictionaries(_keys, _values, max_size=6)
+_props = st.dictionaries(keys, _values, max_size=6)
 
 
 def _sdk_struct(props: dict[str, Any]) -> Any:
