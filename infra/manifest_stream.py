@@ -11,15 +11,19 @@ idle core. The files are those ``infra.manifests.write_manifests`` writes for th
 export, byte for byte:
 
 - the cluster folder: a resource's owner is itself if it is a cluster component, else its
-  parent's owner; the SDK registers a parent before its children, so the owner is known on
-  arrival (a resource whose parent has not arrived yet waits for the end, where the finished
-  list answers as ``StackExport.cluster_of`` does);
+  parent's owner; the SDK registers a parent before its children (pulumi 3.272.0,
+  pulumi/runtime/resource.py ``prepare_resource`` awaits ``opts.parent.urn`` before the
+  RegisterResource call), so the owner is known on arrival (a resource whose parent has not
+  arrived yet waits for the end, where the finished list answers as
+  ``StackExport.cluster_of`` does);
 - two resources with one file name: the export's order decides which one the file holds, so
   the child reports such names and ``finish`` writes them again in export order.
 
 Threads could not do this: every file costs three system calls, and a thread that gives up the
 interpreter lock for each waits up to the 5 ms switch interval to get it back while the program
-runs.
+runs. Measured (prod + 1270 services, `meshless plan`, five interleaved rounds against the
+commit before): medians 19.2 -> 16.5 s with the writer, 13.1 -> 11.7 s more with ``send``
+queueing instead of writing the pipe itself; prod (98 resources) unchanged within noise.
 """
 
 from __future__ import annotations
@@ -67,12 +71,12 @@ class ManifestStream:
             cwd=_PACKAGE_PARENT,
         )
         # send() runs on the SDK's executor threads and must never wait for the writer (a
-        # full pipe would stall the recording): it queues lines, and this thread writes them
+        # full pipe would stall the recording): it queues frames, and this thread writes them
         # down the pipe in batches, one system call per batch.
         self._queue: list[bytes] = []
         self._queued = threading.Condition()
         self._ending = False
-        self._pump = threading.Thread(target=self._pump_lines, daemon=True)
+        self._pump = threading.Thread(target=self._pump_frames, daemon=True)
         self._pump.start()
 
     def __enter__(self) -> ManifestStream:
@@ -84,12 +88,12 @@ class ManifestStream:
             record: dict[str, Any] = entry_of(resource)
         else:
             record = {"urn": resource.urn, "type": resource.type, "parent": resource.parent}
-        line = frame(record)
+        data = frame(record)
         with self._queued:
-            self._queue.append(line)
+            self._queue.append(data)
             self._queued.notify()
 
-    def _pump_lines(self) -> None:
+    def _pump_frames(self) -> None:
         while True:
             with self._queued:
                 while not self._queue and not self._ending:
@@ -106,7 +110,7 @@ class ManifestStream:
             if ending and not batch:
                 return
 
-    def _end_lines(self) -> None:
+    def _end_frames(self) -> None:
         with self._queued:
             self._ending = True
             self._queued.notify()
@@ -115,7 +119,7 @@ class ManifestStream:
     def finish(self, export: StackExport) -> int:
         """Wait for the writer; the count of manifest files, as ``write_manifests`` gives it.
         ManifestError if the writer failed."""
-        self._end_lines()
+        self._end_frames()
         try:
             out, err = self._child.communicate()
         except OSError:  # stdin already broken: collect what it said
@@ -134,7 +138,8 @@ class ManifestStream:
     def __exit__(self, *exc: object) -> None:
         if self._child.poll() is None:
             self._child.kill()
-            self._end_lines()
+        self._end_frames()  # the pump ends too (a write to a dead writer fails at once)
+        if self._child.returncode is None:
             self._child.communicate()
 
 
@@ -151,7 +156,7 @@ def _frames(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
         yield pickle.loads(stream.read(size))  # our own process's bytes, never a user's
 
 
-def serve(directory: Path, lines: IO[bytes]) -> dict[str, Any]:
+def serve(directory: Path, stream: IO[bytes]) -> dict[str, Any]:
     """The writer: each line a resource (see ManifestStream.send); returns the manifest count
     and the file names more than one resource wrote."""
     owners: dict[str, str | None] = {}
@@ -173,7 +178,7 @@ def serve(directory: Path, lines: IO[bytes]) -> dict[str, Any]:
         written.add(manifest[0])
         write_manifest(directory, *manifest, made)
 
-    for res in _frames(lines):
+    for res in _frames(stream):
         received.append(res)
         parent = res.get("parent")
         if res["type"] in CLUSTER_TYPES:

@@ -260,8 +260,8 @@ def _plain_inputs(struct: Any) -> dict[str, Any] | None:
 
     What we optimised and why: the SDK's reader is a generic recursive function that checks
     every value against each special form; the inputs of a plan are plain data, and reading
-    them in one direct walk is five times faster (3 CiliumNetworkPolicy specs per ms against
-    0.6), the largest single step of recording 2790 resources at 1270 services."""
+    them in one direct walk is five times faster (prod's CiliumNetworkPolicy inputs, 20 passes:
+    0.117 s against 0.022 s)."""
     try:
         return _plain_struct(struct)
     except _NotPlain:
@@ -357,8 +357,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         # preview the SDK resolves an output the response lacks from the input of that name
         # (pulumi/runtime/rpc.py resolve_outputs, "input prop the engine didn't give us a final
         # value for"), so the program sees the same values, and the echo is not serialised and
-        # read back a second time (a third of recording at 1270 services). The registration
-        # below keeps the whole state: the export's outputs.
+        # read back a second time. With _plain_inputs, recording 1270 services took a fifth
+        # less (in one process, interleaved: 13.9 -> 11.4 s and 12.8 -> 9.8 s). The
+        # registration below keeps the whole state: the export's outputs.
         if not runtime_settings.is_dry_run():
             state_sent = {k: v for k, v in state.items() if v is not inputs.get(k, _ABSENT)}
         else:
