@@ -31,15 +31,18 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 _PACK_MARK = "pulumi.policy"
+_WRITER_MARK = "infra.manifest_stream"
 
 
 @dataclass
 class Run:
     seconds: float
     returncode: int
-    # Peak resident set (VmHWM, MiB) of the process and of the policy pack it started.
+    # Peak resident set (VmHWM, MiB) of the process, of the policy pack and of the manifest
+    # writer it started.
     peak_mib: float = 0.0
     pack_peak_mib: float = 0.0
+    writer_peak_mib: float = 0.0
     stderr: str = ""
 
 
@@ -64,9 +67,9 @@ def _hwm_mib(pid: int) -> float:
     return 0.0
 
 
-def _is_pack(pid: int) -> bool:
+def _command_has(pid: int, mark: str) -> bool:
     try:
-        return _PACK_MARK in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        return mark in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return False
 
@@ -78,15 +81,16 @@ def run(command: list[str], *, rss: bool = False) -> Run:
     process = subprocess.Popen(
         command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
-    peaks = {"plan": 0.0, "pack": 0.0}
+    peaks = {"plan": 0.0, "pack": 0.0, "writer": 0.0}
     stop = threading.Event()
 
     def poll() -> None:
         while not stop.is_set():
             peaks["plan"] = max(peaks["plan"], _hwm_mib(process.pid))
             for child in _children(process.pid):
-                if _is_pack(child):
-                    peaks["pack"] = max(peaks["pack"], _hwm_mib(child))
+                for key, mark in (("pack", _PACK_MARK), ("writer", _WRITER_MARK)):
+                    if _command_has(child, mark):
+                        peaks[key] = max(peaks[key], _hwm_mib(child))
             stop.wait(0.05)
 
     poller = threading.Thread(target=poll, daemon=True)
@@ -97,7 +101,7 @@ def run(command: list[str], *, rss: bool = False) -> Run:
     stop.set()
     if rss:
         poller.join()
-    return Run(seconds, process.returncode, peaks["plan"], peaks["pack"], stderr)
+    return Run(seconds, process.returncode, peaks["plan"], peaks["pack"], peaks["writer"], stderr)
 
 
 @dataclass
@@ -182,6 +186,8 @@ def side_by_side(
 def peak_rss_line(result: SideBySide) -> str:
     plan = max(r.peak_mib for r in result.plan)
     pack = max(r.pack_peak_mib for r in result.plan)
+    writer = max(r.writer_peak_mib for r in result.plan)
     return (
-        f"peak RSS at {result.resources} resources: plan {plan:.0f} MiB, policy pack {pack:.0f} MiB"
+        f"peak RSS at {result.resources} resources: plan {plan:.0f} MiB, policy pack "
+        f"{pack:.0f} MiB, manifest writer {writer:.0f} MiB"
     )
