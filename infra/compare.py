@@ -26,16 +26,19 @@ class Comparison:
     objects_markdown: str = ""
 
 
-def compare_with(base_dir: Path | None, head: Any, head_dir: Path) -> Comparison:
+def compare_with(
+    base_dir: Path | None, head: Any, head_dir: Path, base_export: StackExport | None = None
+) -> Comparison:
     """``head`` (infra.diff.Plan, the plan being written into ``head_dir``) against the plan
-    in ``base_dir``, which is read once."""
+    in ``base_dir``, which is read once; ``base_export``: its resources.json, when the caller
+    has read it already (the plan does, for the upgrade checks)."""
     from infra.diff import DiffInputError, diff_plans, load_plan
     from infra.objdiff import diff_rendered, objects_markdown
 
     if base_dir is None:
         return Comparison()
     try:
-        base = load_plan(base_dir, "base")
+        base = load_plan(base_dir, "base", base_export)
         return Comparison(
             diff=diff_plans(base, head),
             base=base.export,

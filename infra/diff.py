@@ -224,8 +224,9 @@ def _violations(doc: Any, path: Path) -> list[Violation]:
     ]
 
 
-def load_plan(plan_dir: Path, label: str = "plan") -> Plan:
-    """Read one plan output directory; raise `DiffInputError` naming what is missing."""
+def load_plan(plan_dir: Path, label: str = "plan", export: StackExport | None = None) -> Plan:
+    """Read one plan output directory; raise `DiffInputError` naming what is missing.
+    ``export``: its resources.json, already read by the caller (not read again)."""
     plan_dir = Path(plan_dir)
     if plan_dir.is_file():
         raise DiffInputError(
@@ -243,10 +244,11 @@ def load_plan(plan_dir: Path, label: str = "plan") -> Plan:
         raise DiffInputError(
             f"{label} plan: {res_path} does not exist (run `make plan` for that tree first)"
         )
-    try:
-        export = read_export(res_path, f"{label} plan")
-    except ExportError as exc:
-        raise DiffInputError(str(exc)) from None
+    if export is None:
+        try:
+            export = read_export(res_path, f"{label} plan")
+        except ExportError as exc:
+            raise DiffInputError(str(exc)) from None
     violations = _violations(_read_json(rep_path, f"{label} plan"), rep_path)
     return Plan(export=export, violations=violations)
 

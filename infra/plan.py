@@ -151,6 +151,7 @@ class _Job:
     policy_file: Path | None
     compare: Path | None
     upgrade_base: StackExport | None  # what the version moves start from
+    compare_base: StackExport | None  # --compare's resources.json, when read already
     helm: Path
     manifests: ManifestStream  # the manifests, written while the program recorded
 
@@ -196,7 +197,9 @@ def run(
         with _staged(target) as staging:
             with ManifestStream(staging / "manifests") as manifests:
                 result = _recorded(stack, stack_plan, values, on_record=manifests.send)
-                job = _Job(result, early, policy_file, compare, base, helm, manifests)
+                # Without --upgrade-from the upgrade base is --compare's plan: read it once.
+                compare_base = base if upgrade_from is None else None
+                job = _Job(result, early, policy_file, compare, base, compare_base, helm, manifests)
                 done = _write_all(job, staging)
             _replace(staging, target)
     return _report(stack, stack_file, target, done, console)
@@ -363,7 +366,8 @@ def _write_all(job: _Job, target: Path) -> _Written:
     report_json = report.to_json()
     _dump(target / "policy-report.json", report_json)
 
-    comparison = compare_with(job.compare, plan_in_memory(export, report_json, target), target)
+    head = plan_in_memory(export, report_json, target)
+    comparison = compare_with(job.compare, head, target, job.compare_base)
     names = [c.name for c in result.plan.config.clusters]
     mermaid = render_mermaid(export, base=comparison.base, clusters=names)
     (target / "graph.mmd").write_text(mermaid.rstrip() + "\n", encoding="utf-8")

@@ -337,6 +337,20 @@ class TestCompare:
         summary = (out / "summary.md").read_text()
         assert "values.hubble.ui.enabled" in summary
 
+    def test_compares_with_compare_not_with_upgrade_from(
+        self, planned: dict[str, Path], tmp_path: Path
+    ) -> None:
+        """The plan reads --compare's export once and hands it to the diff; with
+        --upgrade-from naming another plan, the diff is still against --compare's."""
+        out = tmp_path / "out"
+        assert run_plan("prod", out, compare=planned["prod"], upgrade_from=planned["staging"]) == 0
+        assert "No changes against the base plan." in (out / "summary.md").read_text()
+        again = tmp_path / "again"
+        assert (
+            run_plan("prod", again, compare=planned["staging"], upgrade_from=planned["prod"]) == 0
+        )
+        assert "No changes against the base plan." not in (again / "summary.md").read_text()
+
 
 class TestGatewayApi:
     """Gateway API is opt-in, and its pinned CRDs exist before Cilium starts."""
