@@ -332,7 +332,7 @@ class StackExport:
         # Computed up front (one walk per ancestor chain): the plan's threads share the index.
         self.owners: dict[str, str | None] = self._owners()
 
-    @property
+    @cached_property
     def live(self) -> list[dict[str, Any]]:
         """The resources the stack holds after its next update: not the old half of a
         replacement that is marked for deletion."""
