@@ -384,15 +384,19 @@ def run_recorded(
     stack: str,
     config: dict[str, str],
     monitor: RecordingMonitor | None = None,
+    on_record: Callable[[RecordedResource], None] | None = None,
 ) -> RecordingMonitor:
     """Run ``program`` against ``monitor`` (a fresh RecordingMonitor over MeshlessMocks by
-    default) and return it; an exception of the program propagates.
+    default) and return it; an exception of the program propagates. ``on_record`` sees each
+    resource as the monitor records it.
 
     Each run gets a fresh runtime, so several runs in one process (tests, benchmarks) each get
     their own root Stack resource and no leftover outputs of the previous one. That reset
     touches the SDK's private runtime state (``settings.ROOT``, the RPC manager, the outputs
     list), which is why it lives here, beside the mock monitor, and nowhere else."""
     monitor = monitor or RecordingMonitor(MeshlessMocks())
+    if on_record is not None:
+        monitor.on_record = on_record
     runtime_settings.ROOT.set(None)
     runtime_settings.SETTINGS.rpc_manager.clear()
     runtime_settings.SETTINGS.outputs.clear()

@@ -30,7 +30,7 @@ from infra.export_format import (
     write_export,
 )
 from infra.manifest_stream import ManifestError, ManifestStream
-from infra.mocks import MeshlessMocks, RecordedResource, RecordingMonitor, run_recorded
+from infra.mocks import RecordedResource, run_recorded
 from infra.program import REPO_ROOT, StackPlan, declare, load
 
 __all__ = [
@@ -79,7 +79,7 @@ def record_program(
         project=PROJECT,
         stack=stack,
         config=values,
-        monitor=RecordingMonitor(MeshlessMocks(), on_record=on_record),
+        on_record=on_record,
     )
     if monitor.duplicates:
         raise PlanInputError(
