@@ -43,6 +43,7 @@ __all__ = [
     "ExportEntry",
     "ExportError",
     "StackExport",
+    "cluster_named",
     "document_of",
     "dump_json",
     "entry_of",
@@ -149,6 +150,12 @@ def _ordered(resources: Sequence[RecordedResource]) -> list[RecordedResource]:
         for now_ready in sorter.get_ready():
             heapq.heappush(ready, now_ready)
     return ordered
+
+
+def cluster_named(res: Mapping[str, Any]) -> str | None:
+    """The cluster's name if ``res`` is a cluster component (the last part of its URN), else
+    None: where ownership starts (StackExport.cluster_of, the manifest writer)."""
+    return res["urn"].rsplit("::", 1)[-1] if res["type"] in CLUSTER_TYPES else None
 
 
 def entry_of(res: RecordedResource) -> dict[str, Any]:
@@ -374,8 +381,8 @@ class StackExport:
                     owner = owners[urn]
                     break
                 chain.append(urn)
-                if current["type"] in CLUSTER_TYPES:
-                    owner = urn.rsplit("::", 1)[-1]
+                owner = cluster_named(current)
+                if owner is not None:
                     break
                 parent = current.get("parent")
                 current = self.by_urn.get(parent) if parent else None

@@ -39,7 +39,7 @@ from typing import IO, Any
 
 import orjson
 
-from infra.export_format import CLUSTER_TYPES, StackExport, entry_of
+from infra.export_format import StackExport, cluster_named, entry_of
 from infra.manifests import placed, write_manifest, write_manifests
 from infra.mocks import RecordedResource
 
@@ -157,7 +157,7 @@ def _frames(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
 
 
 def serve(directory: Path, stream: IO[bytes]) -> dict[str, Any]:
-    """The writer: each line a resource (see ManifestStream.send); returns the manifest count
+    """The writer: each frame a resource (see ManifestStream.send); returns the manifest count
     and the file names more than one resource wrote."""
     owners: dict[str, str | None] = {}
     received: list[dict[str, Any]] = []
@@ -181,15 +181,12 @@ def serve(directory: Path, stream: IO[bytes]) -> dict[str, Any]:
     for res in _frames(stream):
         received.append(res)
         parent = res.get("parent")
-        if res["type"] in CLUSTER_TYPES:
-            owner: str | None = res["urn"].rsplit("::", 1)[-1]
-        elif not parent:
-            owner = None
-        elif parent in owners:
+        owner = cluster_named(res)
+        if owner is None and parent:
+            if parent not in owners:
+                waiting.append(res)
+                continue
             owner = owners[parent]
-        else:
-            waiting.append(res)
-            continue
         owners[res["urn"]] = owner
         write(res, owner)
     if waiting:
