@@ -35,13 +35,15 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
 from infra.export_format import StackExport, cluster_named, entry_of
 from infra.manifests import placed, write_manifest, write_manifests
-from infra.mocks import RecordedResource
+
+if TYPE_CHECKING:  # the writer process itself never needs the SDK: records arrive as dicts
+    from infra.mocks import RecordedResource
 
 __all__ = ["ManifestError", "ManifestStream", "serve"]
 
