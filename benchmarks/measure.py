@@ -20,6 +20,8 @@ shared machine).
 
 from __future__ import annotations
 
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -44,6 +46,11 @@ class Run:
     pack_peak_mib: float = 0.0
     writer_peak_mib: float = 0.0
     stderr: str = ""
+    # CPU seconds (user + system) of the whole process tree (exact: getrusage of the reaped
+    # children), and of the pack and the writer alone (their last poll: up to 50 ms short).
+    cpu_seconds: float = 0.0
+    pack_cpu: float = 0.0
+    writer_cpu: float = 0.0
 
 
 def _children(pid: int) -> list[int]:
@@ -67,6 +74,21 @@ def _hwm_mib(pid: int) -> float:
     return 0.0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process (/proc/<pid>/stat fields 14 and 15), in seconds."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _tree_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _command_has(pid: int, mark: str) -> bool:
     try:
         return mark in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
@@ -75,13 +97,15 @@ def _command_has(pid: int, mark: str) -> bool:
 
 
 def run(command: list[str], *, rss: bool = False) -> Run:
-    """Run ``command`` from the repository; with ``rss``, poll its and its policy pack's peak
-    resident set (VmHWM only grows, so a poll every 50 ms misses at most the last 50 ms)."""
-    start = time.perf_counter()
+    """Run ``command`` from the repository; with ``rss``, poll its, its policy pack's and its
+    manifest writer's peak resident set (VmHWM only grows, so a poll every 50 ms misses at
+    most the last 50 ms) and the CPU time of the pack and the writer."""
+    start, cpu_before = time.perf_counter(), _tree_cpu()
     process = subprocess.Popen(
         command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     peaks = {"plan": 0.0, "pack": 0.0, "writer": 0.0}
+    cpu = {"pack": 0.0, "writer": 0.0}
     stop = threading.Event()
 
     def poll() -> None:
@@ -91,6 +115,7 @@ def run(command: list[str], *, rss: bool = False) -> Run:
                 for key, mark in (("pack", _PACK_MARK), ("writer", _WRITER_MARK)):
                     if _command_has(child, mark):
                         peaks[key] = max(peaks[key], _hwm_mib(child))
+                        cpu[key] = max(cpu[key], _cpu_seconds(child))
             stop.wait(0.05)
 
     poller = threading.Thread(target=poll, daemon=True)
@@ -101,7 +126,17 @@ def run(command: list[str], *, rss: bool = False) -> Run:
     stop.set()
     if rss:
         poller.join()
-    return Run(seconds, process.returncode, peaks["plan"], peaks["pack"], peaks["writer"], stderr)
+    return Run(
+        seconds,
+        process.returncode,
+        peaks["plan"],
+        peaks["pack"],
+        peaks["writer"],
+        stderr,
+        cpu_seconds=_tree_cpu() - cpu_before,
+        pack_cpu=cpu["pack"],
+        writer_cpu=cpu["writer"],
+    )
 
 
 @dataclass
@@ -190,4 +225,19 @@ def peak_rss_line(result: SideBySide) -> str:
     return (
         f"peak RSS at {result.resources} resources: plan {plan:.0f} MiB, policy pack "
         f"{pack:.0f} MiB, manifest writer {writer:.0f} MiB"
+    )
+
+
+def cpu_line(result: SideBySide) -> str:
+    """CPU seconds of the median plan round, whole tree and by process: beside its wall time
+    it shows how much of the plan ran on both cores at once (a ratio near 2 is a full
+    two-core machine, where a second process only helps by doing less work)."""
+    runs = sorted(result.plan, key=lambda r: r.seconds)
+    median = runs[len(runs) // 2]
+    helpers = median.pack_cpu + median.writer_cpu
+    return (
+        f"CPU at {result.resources} resources (median round, {median.seconds:.2f} s wall): "
+        f"{median.cpu_seconds:.2f} s in all = {median.cpu_seconds / median.seconds:.2f} cores; "
+        f"policy pack {median.pack_cpu:.2f} s, manifest writer {median.writer_cpu:.2f} s, "
+        f"plan process and Helm {median.cpu_seconds - helpers:.2f} s"
     )

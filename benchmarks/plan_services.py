@@ -10,8 +10,9 @@ the flows, then the evaluator alone; --no-flows skips these), and times the whol
 (`meshless plan`, a fresh process, gate and flow check included) next to the gate alone and
 the floor (benchmarks/floor.py: load the SDK classes of the plan's resources and register as
 many under mocks), in turn in one run (benchmarks/measure.py), with the ratio plan/floor.
-Medians of --repeat rounds; at --rss-at services (1270) also the peak RSS of the plan and of
-its policy pack. Prints a table; exits 1 if a plan does not pass (exit code other than 0) or a
+Medians of --repeat rounds; at --rss-at services (1270) also the peak RSS of the plan, its
+policy pack and its manifest writer, and the CPU seconds of the plan's process tree by
+process. Prints a table; exits 1 if a plan does not pass (exit code other than 0) or a
 generated flow is not what the policies do.
 """
 
@@ -26,7 +27,7 @@ from typing import Any
 
 import yaml
 from generate_services import write
-from measure import HEADER, peak_rss_line, row, side_by_side
+from measure import HEADER, cpu_line, peak_rss_line, row, side_by_side
 
 from components.flows.check import check_flows
 from components.flows.spec import load_flows
@@ -79,7 +80,10 @@ def main() -> int:
     parser.add_argument("--counts", type=int, nargs="+", default=[127, 1270])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
-        "--rss-at", type=int, default=1270, help="print peak RSS of plan and pack at this count"
+        "--rss-at",
+        type=int,
+        default=1270,
+        help="print peak RSS and CPU seconds of plan, pack and writer at this count",
     )
     parser.add_argument("--no-flows", action="store_true", help="skip the in-process flow timings")
     args = parser.parse_args()
@@ -112,6 +116,7 @@ def main() -> int:
         print(row(f"{args.stack}+{count}", result), flush=True)
         if count == args.rss_at:
             print(peak_rss_line(result), flush=True)
+            print(cpu_line(result), flush=True)
     return 1 if failed else 0
 
 
