@@ -24,6 +24,9 @@ interpreter lock for each waits up to the 5 ms switch interval to get it back wh
 runs. Measured (prod + 1270 services, `meshless plan`, five interleaved rounds against the
 commit before): medians 19.2 -> 16.5 s with the writer, 13.1 -> 11.7 s more with ``send``
 queueing instead of writing the pipe itself; prod (98 resources) unchanged within noise.
+The writer imports no SDK (records arrive as plain dicts): with pulumi imported its start cost
+0.36 s of CPU on the core that is also starting the policy pack; without, 0.08 s, and a prod
+plan went 4.64 -> 4.37 s (seven interleaved rounds, medians).
 """
 
 from __future__ import annotations

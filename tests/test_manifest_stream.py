@@ -165,7 +165,10 @@ def test_writer_process_starts_without_the_sdk() -> None:
     # The writer runs beside the recording on the second core, which also starts the policy
     # pack: importing pulumi there (0.3 s of CPU) only to unpickle plain dicts slowed a prod
     # plan's finish() from ~0.05 to ~0.25 s. Records are dicts; the SDK stays out.
-    probe = "import sys, infra.manifest_stream; print(sorted(m for m in sys.modules if m.startswith('pulumi')))"
+    probe = (
+        "import sys, infra.manifest_stream; "
+        "print(sorted(m for m in sys.modules if m.startswith('pulumi')))"
+    )
     done = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
     )
