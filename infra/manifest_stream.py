@@ -125,10 +125,9 @@ class ManifestStream:
         """Wait for the writer; the count of manifest files, as ``write_manifests`` gives it.
         ManifestError if the writer failed."""
         self._end_frames()
-        try:
-            out, err = self._child.communicate()
-        except OSError:  # stdin already broken: collect what it said
-            out, err = self._child.communicate()
+        # A writer that ended early broke the pipe: communicate() ignores that and collects
+        # what it said.
+        out, err = self._child.communicate()
         if self._child.returncode != 0:
             said = err.decode("utf-8", "replace").strip().splitlines()
             raise ManifestError(
