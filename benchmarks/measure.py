@@ -108,14 +108,24 @@ def run(command: list[str], *, rss: bool = False) -> Run:
     cpu = {"pack": 0.0, "writer": 0.0}
     stop = threading.Event()
 
+    roles: dict[int, str] = {}  # child pid -> "pack"/"writer", once its command shows it
+
+    def role(child: int) -> str | None:
+        # Only a match is remembered: just after fork a child still shows its parent's command.
+        if child not in roles:
+            for key, mark in (("pack", _PACK_MARK), ("writer", _WRITER_MARK)):
+                if _command_has(child, mark):
+                    roles[child] = key
+        return roles.get(child)
+
     def poll() -> None:
         while not stop.is_set():
             peaks["plan"] = max(peaks["plan"], _hwm_mib(process.pid))
             for child in _children(process.pid):
-                for key, mark in (("pack", _PACK_MARK), ("writer", _WRITER_MARK)):
-                    if _command_has(child, mark):
-                        peaks[key] = max(peaks[key], _hwm_mib(child))
-                        cpu[key] = max(cpu[key], _cpu_seconds(child))
+                key = role(child)
+                if key is not None:
+                    peaks[key] = max(peaks[key], _hwm_mib(child))
+                    cpu[key] = max(cpu[key], _cpu_seconds(child))
             stop.wait(0.05)
 
     poller = threading.Thread(target=poll, daemon=True)
