@@ -11,6 +11,9 @@ pays the rescans back. Reference counting still frees every acyclic object at on
 garbage made inside the phase stays until the process ends. Measured on the plan of 1270
 generated services (one run, CPU seconds): loading the config 7.4 -> 3.1, recording the
 resources 19.1 -> 9.7, the export and flow check after them 3.5 -> 1.9; peak RSS 514 -> 587 MiB.
+Writing the plan's outputs after the recording (export, flow check, gate, summary) runs paused
+too: at 1270 services the flow check alone went 2.6 -> 1.5 s, and six interleaved runs of the
+whole plan gave medians of 21.4 -> 20.2 s.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from components.gc_pause import gc_paused
 from infra import stack_file
 from infra.engine_rules import EngineRuleError, check_engine_rules
 from infra.export_format import (
@@ -200,7 +201,11 @@ def run(
                 # Without --upgrade-from the upgrade base is --compare's plan: read it once.
                 compare_base = base if upgrade_from is None else None
                 job = _Job(result, early, policy_file, compare, base, compare_base, helm, manifests)
-                done = _write_all(job, staging)
+                # What the outputs build (flow verdicts, the gate's requests, the export's
+                # indexes) mostly lives until the plan ends: with the collector on, the flow
+                # check of 1270 services took 2.6 s instead of 1.5 (components/gc_pause.py).
+                with gc_paused():
+                    done = _write_all(job, staging)
             _replace(staging, target)
     return _report(stack, stack_file, target, done, console)
 
