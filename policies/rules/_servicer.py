@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent import futures
 from inspect import isawaitable
 from typing import Any, cast
 
@@ -307,6 +308,28 @@ class TypedAnalyzerServicer(sdk._PolicyAnalyzerServicer):
         return response
 
 
+class _OneWorker:
+    """``concurrent.futures`` as pulumi-policy's ``PolicyPack`` sees it when it builds its gRPC
+    server: a pool of one thread instead of four.
+
+    What we optimised and why: the sync gRPC server hands every call from its polling thread
+    to a pool thread and back, and with four pool threads runnable at once (the engine and the
+    offline gate keep many Analyze calls in flight) those hand-offs fight over the interpreter
+    lock. The answers cannot differ (this servicer's work holds the lock anyway, so the
+    threads never ran it in parallel); calls wait in the pool's queue instead. Measured on the
+    2,790 resources of prod with 1,270 services (the gate on an opened pack, six interleaved
+    runs each): medians 2.87 -> 2.52 s, the pack's CPU 2.54 -> 2.35 s. Inside a whole offline
+    plan the difference drowns in noise (five interleaved runs: 20.5 s before, 21.1 s after):
+    there the gate's client shares the plan's interpreter with the flow check.
+    """
+
+    @staticmethod
+    def ThreadPoolExecutor(max_workers: int | None = None) -> futures.ThreadPoolExecutor:
+        return futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyzer")
+
+
 def install() -> None:
-    """Make ``PolicyPack`` serve with TypedAnalyzerServicer (call before ``PolicyPack(...)``)."""
+    """Make ``PolicyPack`` serve with TypedAnalyzerServicer on a one-thread pool (call before
+    ``PolicyPack(...)``)."""
     sdk._PolicyAnalyzerServicer = TypedAnalyzerServicer  # type: ignore[misc]
+    sdk.futures = _OneWorker  # type: ignore[assignment]

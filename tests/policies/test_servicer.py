@@ -145,3 +145,25 @@ def test_policies_without_the_helpers_see_what_the_sdk_gives(stack: Any) -> None
     assert _serve_all(typed, stack.resources) == expected
     text = json.dumps(expected)
     assert "_DictProxy: True" in text and "can't run policy 'untyped-resource'" in text
+
+
+def test_the_pack_serves_from_one_pool_thread() -> None:
+    """install() also gives pulumi-policy's gRPC server a one-thread pool (the four threads it
+    asks for only fought over the interpreter lock); and the servicer is ours."""
+    sys.path.insert(0, str(PACK_DIR))
+    try:
+        from rules._servicer import install
+    finally:
+        sys.path.remove(str(PACK_DIR))
+    servicer, pool_module = sdk._PolicyAnalyzerServicer, sdk.futures
+    try:
+        install()
+        pool = sdk.futures.ThreadPoolExecutor(max_workers=4)
+        try:
+            assert pool._max_workers == 1
+            assert pool.submit(lambda: 6 * 7).result(timeout=10) == 42
+        finally:
+            pool.shutdown()
+        assert sdk._PolicyAnalyzerServicer is TypedAnalyzerServicer
+    finally:
+        sdk._PolicyAnalyzerServicer, sdk.futures = servicer, pool_module
