@@ -31,6 +31,7 @@ plan went 4.64 -> 4.37 s (seven interleaved rounds, medians).
 
 from __future__ import annotations
 
+import gc
 import pickle
 import struct
 import subprocess
@@ -201,4 +202,9 @@ def serve(directory: Path, stream: IO[bytes]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    # The writer keeps every resource it received until it ends: with the collector on, it
+    # rescanned them again and again: writing the 2790 resources of 1270 services took 3.5 to
+    # 4.3 s of CPU with it and 3.1 to 3.95 s without (five runs each, each pair faster without),
+    # on the core that also runs the policy pack.
+    gc.disable()
     sys.stdout.buffer.write(orjson.dumps(serve(Path(sys.argv[1]), sys.stdin.buffer)))
