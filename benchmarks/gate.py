@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from generate_services import write
-from plan_services import stack_file
+from plan_services import services_stack
 
 from infra.export_format import export_document
 from infra.gate import PolicyPackSession, run_gate
@@ -32,11 +31,7 @@ POLICY_CONFIG = REPO / "policies" / "config" / f"{STACK}.json"
 
 def prod_plan(services: int) -> list[dict[str, Any]]:
     """The resources of prod's offline plan with ``services`` generated services."""
-    bench = REPO / "out" / "bench"
-    folder = bench / f"services-{services}"
-    write(services, folder, force=True)
-    file = bench / f"Pulumi.{STACK}-{services}.yaml"
-    stack_file(STACK, folder.relative_to(REPO).as_posix(), file)
+    _folder, file = services_stack(STACK, services)
     result = plan_stack(STACK, file)
     return export_document(STACK, result.resources)["deployment"]["resources"]
 

@@ -13,18 +13,17 @@ beside the flow check). One run: compare figures within it, not across runs.
 
 from __future__ import annotations
 
+import argparse
+import functools
+import resource
+import subprocess
+import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-_BEGAN = time.perf_counter()  # before any import of the plan
-
-import argparse  # noqa: E402 (the clock above starts first)
-import functools  # noqa: E402
-import resource  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+_BEGAN = time.perf_counter()  # before any import of the plan's own modules (in _child)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -112,18 +111,12 @@ def main() -> int:
     if args.child:
         return _child(args.stack, Path(args.child[0]), Path(args.child[1]))
     sys.path.insert(0, str(Path(__file__).parent))
-    from generate_services import write
-    from plan_services import stack_file
+    from plan_services import services_stack
 
-    bench = REPO / "out" / "bench"
-    bench.mkdir(parents=True, exist_ok=True)
     target = REPO / f"Pulumi.{args.stack}.yaml"
     if args.services:
-        folder = bench / f"services-{args.services}"
-        write(args.services, folder, force=True)
-        target = bench / f"Pulumi.{args.stack}-{args.services}.yaml"
-        stack_file(args.stack, folder.relative_to(REPO).as_posix(), target)
-    out = bench / f"phases-{args.stack}-{args.services}"
+        _folder, target = services_stack(args.stack, args.services)
+    out = REPO / "out" / "bench" / f"phases-{args.stack}-{args.services}"
     print(f"meshless plan --stack {args.stack} --stack-file {target.relative_to(REPO)}")
     command = [sys.executable, __file__, "--stack", args.stack, "--child", str(target), str(out)]
     return subprocess.run(command, cwd=REPO, check=False).returncode

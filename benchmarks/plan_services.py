@@ -53,6 +53,17 @@ def stack_file(stack: str, folder: str, target: Path) -> int:
     return changed
 
 
+def services_stack(stack: str, count: int) -> tuple[Path, Path]:
+    """``count`` generated services in out/bench/services-<count> and the stack file pointing
+    ``stack``'s clusters at them (out/bench/Pulumi.<stack>-<count>.yaml): (folder, file)."""
+    bench = REPO / "out" / "bench"
+    folder = bench / f"services-{count}"
+    write(count, folder, force=True)
+    file = bench / f"Pulumi.{stack}-{count}.yaml"
+    stack_file(stack, folder.relative_to(REPO).as_posix(), file)
+    return folder, file
+
+
 def median_seconds(run: Any, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -87,17 +98,12 @@ def main() -> int:
     )
     parser.add_argument("--no-flows", action="store_true", help="skip the in-process flow timings")
     args = parser.parse_args()
-    bench = REPO / "out" / "bench"
-    bench.mkdir(parents=True, exist_ok=True)
 
     print(f"medians of {args.repeat} rounds of plan, gate, floor (fresh processes, one run)")
     failed = False
     results = []
     for count in args.counts:
-        folder = bench / f"services-{count}"
-        write(count, folder, force=True)
-        file = bench / f"Pulumi.{args.stack}-{count}.yaml"
-        stack_file(args.stack, folder.relative_to(REPO).as_posix(), file)
+        folder, file = services_stack(args.stack, count)
         if not args.no_flows:
             in_process = median_seconds(
                 lambda f=folder: render_policies(load_policy_folder(f)), args.repeat
