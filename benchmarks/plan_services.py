@@ -42,7 +42,10 @@ CNP_TYPE = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
 
 def stack_file(stack: str, folder: str, target: Path) -> int:
     """Pulumi.<stack>.yaml with every trafficPolicies set to ``folder``; the count changed."""
-    document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
+    source = REPO / f"Pulumi.{stack}.yaml"
+    if not source.is_file():
+        raise SystemExit(f"{source.name}: no such stack file; pass --stack staging or prod")
+    document = yaml.safe_load(source.read_text())
     clusters = document["config"]["meshless:clusters"]
     changed = 0
     for cluster in clusters:
