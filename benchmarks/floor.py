@@ -36,6 +36,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
 from components.gc_pause import gc_paused
+from infra.export_format import is_secret_envelope
 
 REPO = Path(__file__).resolve().parents[1]
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -85,6 +86,19 @@ def load_classes(types: set[str]) -> list[str]:
     return sorted(loaded)
 
 
+def as_inputs(value: Any) -> Any:
+    """An export's ``inputs`` value as a program would pass it: a secret envelope (the export
+    holds ``{SIG: secret, "ciphertext": "[secret]"}``) becomes a secret Output again; handed
+    to the SDK raw, the envelope fails its deserialisation ("Value not set")."""
+    if is_secret_envelope(value):
+        return pulumi.Output.secret(value.get("plaintext", value.get("ciphertext")))
+    if isinstance(value, dict):
+        return {k: as_inputs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_inputs(v) for v in value]
+    return value
+
+
 def register(
     count: int, plan_types: list[tuple[str, bool]], inputs: list[dict[str, Any]] | None = None
 ) -> None:
@@ -96,7 +110,8 @@ def register(
         for index in range(count):
             typ, custom = plan_types[index % len(plan_types)]
             if custom:
-                props = inputs[index % len(inputs)] if inputs else {}
+                # Converted per registration, inside the program: as a program makes its Outputs.
+                props = as_inputs(inputs[index % len(inputs)]) if inputs else {}
                 pulumi.CustomResource(typ, f"r{index}", props)
             else:
                 pulumi.ComponentResource(typ, f"r{index}")

@@ -195,6 +195,15 @@ def row(label: str, result: SideBySide) -> str:
     )
 
 
+def _succeeded(measured: Run, what: str) -> Run:
+    """``measured``, if its process succeeded: the time of a run that failed part way is no
+    floor to compare against."""
+    if measured.returncode != 0:
+        sys.stderr.write(measured.stderr[-3000:])
+        raise SystemExit(f"the {what} run failed with exit {measured.returncode}")
+    return measured
+
+
 def side_by_side(
     stack: str, stack_file: Path | None, repeat: int, *, rss: bool = False
 ) -> SideBySide:
@@ -222,9 +231,10 @@ def side_by_side(
                 gate += ["--policy-config", str(config)]
             result.gate.append(run(gate))
             floor = [python, str(REPO / "benchmarks" / "floor.py"), str(result.resources)]
-            result.floor.append(run([*floor, str(kept)]))
-            result.paused.append(run([*floor, "--gc-paused", str(kept)]))
-            result.inputs.append(run([*floor, "--gc-paused", "--with-inputs", str(kept)]))
+            result.floor.append(_succeeded(run([*floor, str(kept)]), "floor"))
+            result.paused.append(_succeeded(run([*floor, "--gc-paused", str(kept)]), "paused"))
+            inputs = run([*floor, "--gc-paused", "--with-inputs", str(kept)])
+            result.inputs.append(_succeeded(inputs, "SDK with inputs"))
         return result
 
 
