@@ -77,7 +77,7 @@ class PolicyIndex:
         """Row 4: policies of the endpoint's namespace whose endpointSelector matches it."""
         if not endpoint.is_pod or endpoint.namespace is None:
             return []
-        key = (endpoint.namespace, *sorted(endpoint.labels.items()))
+        key = endpoint.identity
         found = self._selecting.get(key)
         if found is None:
             candidates = self.by_namespace.get(endpoint.namespace, [])
@@ -144,7 +144,7 @@ class PolicyIndex:
         return entries, blocked
 
     def _dns_visible(self, subject: Endpoint, peer: Endpoint) -> bool:
-        key = (subject.namespace, *sorted(subject.labels.items()), peer.fqdn)
+        key = (*subject.identity, peer.fqdn)
         if key not in self._dns:
             self._dns[key] = self._looks_up(subject, peer)
         return self._dns[key]

@@ -49,12 +49,12 @@ class _Selector:
         return cls(tuple(labels), tuple(expressions))
 
     def matches(self, endpoint: Endpoint) -> bool:
+        have = endpoint.selector_values
         for source, key, value in self.labels:
-            if endpoint.label_value(source, key) != value:
+            if have.get((source, key)) != value:
                 return False
         for source, key, operator, values in self.expressions:
-            have = endpoint.label_value(source, key)
-            if not _expression(operator, have, values):
+            if not _expression(operator, have.get((source, key)), values):
                 return False
         return True
 

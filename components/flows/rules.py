@@ -6,7 +6,7 @@ rule's peers and the port rules that cover a port.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from components.flows.match import (
@@ -57,6 +57,9 @@ class _Rule:
     entities: frozenset[str] = frozenset()
     cidrs: tuple[Any, ...] = ()
     fqdns: tuple[Any, ...] = ()
+    _entries: dict[tuple[int, str], list[_Entry]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def parse(cls, where: str, raw: JSON, namespace: str, direction: Direction) -> _Rule:
@@ -74,8 +77,9 @@ class _Rule:
         if not self.peers:
             # L4-only: every peer when it lists ports; {} (or only unmodelled fields): none.
             return bool(self.raw.get("toPorts")) and not (_UNMODELLED & set(self.raw))
-        if any(s.matches(peer) for s in self.selectors):
-            return True
+        for selector in self.selectors:  # a loop, not any(): asked ~160,000 times per check
+            if selector.matches(peer):
+                return True
         if peer.entities & self.entities:
             return True
         if self.cidrs and _cidr_matches(self.cidrs, peer):
@@ -90,7 +94,15 @@ class _Rule:
 
     def entries(self, port: int, protocol: str) -> list[_Entry]:
         """The port rules of this rule that cover the port (row 8); an L3-only rule covers
-        every port without L7 rules (row 9)."""
+        every port without L7 rules (row 9). Worked out once per port and protocol (flows
+        repeat a few ports); callers must not change the list."""
+        key = (port, protocol)
+        found = self._entries.get(key)
+        if found is None:
+            found = self._entries[key] = self._covering(port, protocol)
+        return found
+
+    def _covering(self, port: int, protocol: str) -> list[_Entry]:
         port_rules = self.raw.get("toPorts")
         if not port_rules:
             return [_Entry(self.where, None)]
