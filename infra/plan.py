@@ -191,22 +191,23 @@ def run(
     except ExportError as exc:
         raise PlanInputError(str(exc)) from None
     target = out_dir or (REPO_ROOT / "out" / stack)
-    with EarlyPack(policy_file, stack=stack, project=PROJECT) as early:
-        values = read_stack_file(stack_file or default_stack_file(stack))
-        stack_plan = load(values)  # a config mistake stops here: nothing written
-        _check_target(target)
-        with _staged(target) as staging:
-            with ManifestStream(staging / "manifests") as manifests:
-                result = _recorded(stack, stack_plan, values, on_record=manifests.send)
-                # Without --upgrade-from the upgrade base is --compare's plan: read it once.
-                compare_base = base if upgrade_from is None else None
-                job = _Job(result, early, policy_file, compare, base, compare_base, helm, manifests)
-                # What the outputs build (flow verdicts, the gate's requests, the export's
-                # indexes) mostly lives until the plan ends: with the collector on, the flow
-                # check of 1270 services took 2.6 s instead of 1.5 (components/gc_pause.py).
-                with gc_paused():
-                    done = _write_all(job, staging)
-            _replace(staging, target)
+    values = read_stack_file(stack_file or default_stack_file(stack))
+    stack_plan = load(values)  # a config mistake stops here: nothing written, no pack started
+    _check_target(target)
+    # The pack starts after the load, which has the second core parse the flows files
+    # (components/yaml_prefetch.py); it is needed only once the program has recorded.
+    with EarlyPack(policy_file, stack=stack, project=PROJECT) as early, _staged(target) as staging:
+        with ManifestStream(staging / "manifests") as manifests:
+            result = _recorded(stack, stack_plan, values, on_record=manifests.send)
+            # Without --upgrade-from the upgrade base is --compare's plan: read it once.
+            compare_base = base if upgrade_from is None else None
+            job = _Job(result, early, policy_file, compare, base, compare_base, helm, manifests)
+            # What the outputs build (flow verdicts, the gate's requests, the export's
+            # indexes) mostly lives until the plan ends: with the collector on, the flow
+            # check of 1270 services took 2.6 s instead of 1.5 (components/gc_pause.py).
+            with gc_paused():
+                done = _write_all(job, staging)
+        _replace(staging, target)
     return _report(stack, stack_file, target, done, console)
 
 

@@ -31,6 +31,7 @@ from components.network_policy import NetworkPolicies
 from components.platform import platform_for
 from components.preflight import CiliumPreflight
 from components.traffic import PolicySet, TrafficPolicyError, load_policy_folder
+from components.yaml_prefetch import prefetching
 from infra.config import NAMESPACE, ConfigError, StackConfig, parse_stack_config
 from infra.mirrors import check_supply, resolve_mirrors
 
@@ -129,6 +130,29 @@ def _load_folder(folder: Path, loaded: dict[Path, PolicySet | TrafficPolicyError
 
 def _load(values: Mapping[str, str], root: Path) -> StackPlan:
     config = parse_stack_config(raw_config(values))
+    # The flows files are read last and are the largest: a helper process parses them while
+    # this one reads the policy folders (components/yaml_prefetch.py).
+    with prefetching(_flows_files(config, root)):
+        return _load_config(config, values, root)
+
+
+def _flows_files(config: StackConfig, root: Path) -> list[Path]:
+    """The flows file of each cluster's policy folder that is one (unchecked: _load_config
+    checks the folders and says what is wrong with them)."""
+    found: list[Path] = []
+    for cluster in config.clusters:
+        if cluster.traffic_policies is None:
+            continue
+        try:
+            flows_file = find_flows_file(root / cluster.traffic_policies)
+        except (OSError, ValueError):
+            continue
+        if flows_file is not None and flows_file not in found:
+            found.append(flows_file)
+    return found
+
+
+def _load_config(config: StackConfig, values: Mapping[str, str], root: Path) -> StackPlan:
     policies: dict[str, PolicySet] = {}
     flows: dict[str, list[ExpectedFlow]] = {}
     documents: dict[Path, FlowsDocument] = {}

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from components.gc_pause import gc_paused
-from components.traffic.yaml_lines import _BaseLoader, _LineLoader, _Lines
+from components.yaml_lines import _BaseLoader, _LineLoader, _Lines
 
 # Every node kind the fast path meets or hands back to PyYAML: implicit types, quoted strings,
 # merge keys, aliases (also recursive), non-string keys, explicit tags, the `=` value key.

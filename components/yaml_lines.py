@@ -19,6 +19,41 @@ class _Lines:
         self.items: dict[int, list[int]] = {}
         self.duplicates: list[tuple[int, str, int]] = []
 
+    def portable(self, document: Any) -> tuple[list[Any], list[Any], list[Any]]:
+        """The table with each entry beside its dict or list instead of that object's id, for
+        a pickle that holds ``document`` too (a pickle keeps shared objects shared, while ids
+        mean nothing in another process): (keys, items, duplicates) for ``restored``. Only
+        what ``document`` reaches is kept; nothing else can be looked up."""
+        keys: list[tuple[Any, dict[Any, int]]] = []
+        items: list[tuple[Any, list[int]]] = []
+        seen: set[int] = set()
+        stack = [document]
+        while stack:  # no recursion: a deeply nested file must not overflow the stack
+            node = stack.pop()
+            if not isinstance(node, (dict, list)) or id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, dict):
+                if id(node) in self.keys:
+                    keys.append((node, self.keys[id(node)]))
+                stack.extend(node.values())
+            else:
+                if id(node) in self.items:
+                    items.append((node, self.items[id(node)]))
+                stack.extend(node)
+        return keys, items, list(self.duplicates)
+
+    @classmethod
+    def restored(
+        cls, keys: list[Any], items: list[Any], duplicates: list[tuple[int, str, int]]
+    ) -> _Lines:
+        """The table ``portable`` gave, keyed again by the ids of this process's objects."""
+        lines = cls()
+        lines.keys = {id(node): table for node, table in keys}
+        lines.items = {id(node): table for node, table in items}
+        lines.duplicates = list(duplicates)
+        return lines
+
     def line(self, document: Any, loc: Sequence[Any]) -> int | None:
         node, line = document, 1
         for part in loc:
