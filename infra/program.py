@@ -137,14 +137,17 @@ def _load(values: Mapping[str, str], root: Path) -> StackPlan:
 
 
 def _flows_files(config: StackConfig, root: Path) -> list[Path]:
-    """The flows file of each cluster's policy folder that is one (unchecked: _load_config
-    checks the folders and says what is wrong with them)."""
+    """The flows file of each cluster's policy folder inside the repository (_load_config
+    says what is wrong with any other folder; nothing outside the repository is read)."""
     found: list[Path] = []
     for cluster in config.clusters:
         if cluster.traffic_policies is None:
             continue
         try:
-            flows_file = find_flows_file(root / cluster.traffic_policies)
+            folder = root / cluster.traffic_policies
+            if not folder.resolve().is_relative_to(root.resolve()):
+                continue
+            flows_file = find_flows_file(folder)
         except (OSError, ValueError):
             continue
         if flows_file is not None and flows_file not in found:

@@ -142,3 +142,25 @@ def test_a_helper_that_died_leaves_the_parse_in_place(tmp_path: Path) -> None:
         assert prefetch.take(path) is None
     finally:
         prefetch.close()
+
+
+def test_only_flows_files_inside_the_repository_are_prefetched(
+    tmp_path: Path, repo_tmp: Path
+) -> None:
+    # The load refuses a policy folder outside the repository before reading it; the helper
+    # must not read a file there either.
+    from infra.config import parse_stack_config
+    from infra.plan import read_stack_file
+    from infra.program import REPO_ROOT, _flows_files, raw_config
+
+    outside, inside = tmp_path / "outside", repo_tmp / "inside"
+    for folder in (outside, inside):
+        folder.mkdir()
+        _big_flows_file(folder)
+    values = read_stack_file(REPO_ROOT / "Pulumi.staging.yaml")
+    config = raw_config(values)
+    first, second = config["clusters"][:2]
+    first["trafficPolicies"] = str(Path("..") / Path(*[".."] * 8) / outside.relative_to("/"))
+    second["trafficPolicies"] = inside.relative_to(REPO_ROOT).as_posix()
+    stack = parse_stack_config(config)
+    assert _flows_files(stack, REPO_ROOT) == [REPO_ROOT / second["trafficPolicies"] / "flows.yaml"]
