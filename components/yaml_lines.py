@@ -143,3 +143,15 @@ def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Iterator[lis
 
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+def load_with_lines(text: str) -> tuple[Any, _Lines]:
+    """One YAML document and its line table; raises what PyYAML raises for text that is not
+    YAML (the plan parses in place, components/traffic/source.py, and in its prefetch helper,
+    components/yaml_prefetch.py, with this)."""
+    lines = _Lines()
+    loader = _LineLoader(text, lines)
+    try:
+        return loader.get_single_data(), lines
+    finally:
+        loader.dispose()

@@ -29,7 +29,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Any
 
-from components.yaml_lines import _LineLoader, _Lines
+from components.yaml_lines import _Lines, load_with_lines
 
 __all__ = ["PREFETCH_MIN_BYTES", "Prefetch", "prefetched", "prefetching"]
 
@@ -79,15 +79,17 @@ class Prefetch:
         return self._received.pop(path, None)
 
     def _read_frame(self) -> tuple[Any, _Lines] | None:
-        stream = self._child.stdout if self._child is not None else None
-        header = stream.read(_LENGTH.size) if stream is not None else b""
+        # Only called while the helper has not ended, so it exists.
+        assert self._child is not None and self._child.stdout is not None
+        stream = self._child.stdout
+        header = stream.read(_LENGTH.size)
         if len(header) < _LENGTH.size:  # the helper ended early: the rest in place
             self._ended = True
             return None
         (size,) = _LENGTH.unpack(header)
         if size == 0:
             return None  # the helper could not read or parse this one
-        data = stream.read(size) if stream is not None else b""
+        data = stream.read(size)
         if len(data) < size:
             self._ended = True
             return None
@@ -139,18 +141,9 @@ def _size(path: Path) -> int:
 def parse(path: Path) -> tuple[Any, _Lines] | None:
     """What ``_read_source`` parses, or None if it cannot (it then says why, in place)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return load_with_lines(path.read_text(encoding="utf-8"))
+    except Exception:  # unreadable, not UTF-8, not YAML: whatever it is, reported in place
         return None
-    lines = _Lines()
-    loader = _LineLoader(text, lines)
-    try:
-        document = loader.get_single_data()
-    except Exception:
-        return None
-    finally:
-        loader.dispose()
-    return document, lines
 
 
 def serve(paths: Sequence[Path], out: IO[bytes]) -> None:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from components.traffic.source import _read_source
-from components.yaml_lines import _LineLoader, _Lines
+from components.yaml_lines import _Lines, load_with_lines
 from components.yaml_prefetch import PREFETCH_MIN_BYTES, Prefetch, prefetching
 from tests.test_yaml_lines import DOCUMENTS
 
@@ -54,18 +54,9 @@ def _locations(value: Any, loc: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
-def _parsed(text: str) -> tuple[Any, _Lines]:
-    lines = _Lines()
-    loader = _LineLoader(text, lines)
-    try:
-        return loader.get_single_data(), lines
-    finally:
-        loader.dispose()
-
-
 def _builds(text: str) -> bool:
     try:
-        _parsed(text)
+        load_with_lines(text)
     except yaml.YAMLError:
         return False
     return True
@@ -78,7 +69,7 @@ BUILT = [d for d in DOCUMENTS if _builds(d) and "&r [*r]" not in d]
 
 @pytest.mark.parametrize("text", [*BUILT, FLOW.format(i=1)])
 def test_a_line_table_survives_the_pickle(text: str) -> None:
-    document, lines = _parsed(text)
+    document, lines = load_with_lines(text)
     keys, items, duplicates = lines.portable(document)
     back, *table = pickle.loads(pickle.dumps((document, keys, items, duplicates)))
     restored = _Lines.restored(*table)
@@ -89,7 +80,7 @@ def test_a_line_table_survives_the_pickle(text: str) -> None:
 
 
 def test_a_recursive_document_survives_the_pickle() -> None:
-    document, lines = _parsed("r: &r [*r]\n")
+    document, lines = load_with_lines("r: &r [*r]\n")
     back, *table = pickle.loads(pickle.dumps((document, *lines.portable(document))))
     assert back["r"][0] is back["r"]
     assert _Lines.restored(*table).line(back, ["r", 0]) == lines.line(document, ["r", 0])

@@ -21,7 +21,7 @@ from pydantic import (
 from components.gc_pause import gc_paused
 from components.pydantic_errors import describe_error
 from components.traffic.model import PolicyFile
-from components.yaml_lines import _LineLoader, _Lines
+from components.yaml_lines import _Lines, load_with_lines
 from components.yaml_prefetch import prefetched
 
 __all__ = ["TrafficPolicyError"]
@@ -154,24 +154,17 @@ def _read_source(path: Path, label: str) -> tuple[_Source, list[str], bool]:
     source = _Source(label)
     with gc_paused():  # the node graph is large and acyclic (components/gc_pause.py)
         ready = prefetched(path)  # parsed by a helper process (components/yaml_prefetch.py)
-    if ready is not None:
-        source.document, source.lines = ready
-    else:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            return source, [f"{label}: cannot read: {exc}"], False
-        loader = _LineLoader(text, source.lines)
-        try:
-            with gc_paused():
-                source.document = loader.get_single_data()
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{label}:{mark.line + 1}" if mark else label
-            reason = getattr(exc, "problem", None) or str(exc)
-            return source, [f"{where}: not valid YAML: {reason}"], False
-        finally:
-            loader.dispose()
+        if ready is None:
+            try:
+                ready = load_with_lines(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError) as exc:
+                return source, [f"{label}: cannot read: {exc}"], False
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f"{label}:{mark.line + 1}" if mark else label
+                reason = getattr(exc, "problem", None) or str(exc)
+                return source, [f"{where}: not valid YAML: {reason}"], False
+    source.document, source.lines = ready
     problems = [
         f"{label}:{line}: {key}: duplicate key (first at line {first}); merge the two"
         for line, key, first in source.lines.duplicates
