@@ -136,6 +136,14 @@ def _load(values: Mapping[str, str], root: Path) -> StackPlan:
         return _load_config(config, values, root)
 
 
+def _policy_folder(root: Path, relative: str) -> tuple[Path, bool, bool]:
+    """A trafficPolicies folder, whether it lies inside the repository, and whether it is an
+    existing folder there (OSError/ValueError for a path the system cannot use)."""
+    folder = root / relative
+    inside = folder.resolve().is_relative_to(root.resolve())
+    return folder, inside, inside and folder.is_dir()
+
+
 def _flows_files(config: StackConfig, root: Path) -> list[Path]:
     """The flows file of each cluster's policy folder inside the repository (_load_config
     says what is wrong with any other folder; nothing outside the repository is read)."""
@@ -144,10 +152,8 @@ def _flows_files(config: StackConfig, root: Path) -> list[Path]:
         if cluster.traffic_policies is None:
             continue
         try:
-            folder = root / cluster.traffic_policies
-            if not folder.resolve().is_relative_to(root.resolve()):
-                continue
-            flows_file = find_flows_file(folder)
+            folder, _inside, exists = _policy_folder(root, cluster.traffic_policies)
+            flows_file = find_flows_file(folder) if exists else None
         except (OSError, ValueError):
             continue
         if flows_file is not None and flows_file not in found:
@@ -167,9 +173,7 @@ def _load_config(config: StackConfig, values: Mapping[str, str], root: Path) -> 
         where = f"{NAMESPACE}:clusters[{index}].trafficPolicies"
         shown = repr(cluster.traffic_policies[:80])
         try:
-            folder = root / cluster.traffic_policies
-            inside = folder.resolve().is_relative_to(root.resolve())
-            exists = inside and folder.is_dir()
+            folder, inside, exists = _policy_folder(root, cluster.traffic_policies)
         except (OSError, ValueError) as exc:
             problems.append(f"{where}: {shown} is not a usable folder path ({exc})")
             continue
