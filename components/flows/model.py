@@ -63,8 +63,8 @@ class Endpoint:
         """The value of each selector key (``k8s:app``, ``reserved:host``, ``any:app``) this
         endpoint has; a key not here has none. A flow check of 1270 services asks some 200,000
         times, so the answers are worked out once per endpoint."""
-        if not self.is_pod:
-            return {("reserved", self.entity): ""} if self.entity else {}
+        if self.entity is not None:  # not a pod: only its reserved identity
+            return {("reserved", self.entity): ""}
         values: dict[tuple[str, str], str | None] = {}
         for source in ("k8s", "any"):
             values.update({(source, key): value for key, value in self.labels.items()})
