@@ -37,8 +37,6 @@ from components.traffic import load_policy_folder
 
 REPO = Path(__file__).resolve().parents[1]
 
-CNP_TYPE = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
-
 
 def stack_file(stack: str, folder: str, target: Path) -> int:
     """Pulumi.<stack>.yaml with every trafficPolicies set to ``folder``; the count changed."""

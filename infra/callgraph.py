@@ -20,11 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infra.export_format import StackExport
+from infra.export_format import CNP_TYPE, StackExport
 
-__all__ = ["CNP_TYPE", "Edge", "Node", "call_graphs", "l7_summary", "ports_summary"]
+__all__ = ["Edge", "Node", "call_graphs", "l7_summary", "ports_summary"]
 
-CNP_TYPE = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
 NAMESPACE_LABEL = "k8s:io.kubernetes.pod.namespace"
 _KUBE_DNS = {NAMESPACE_LABEL: "kube-system", "k8s:k8s-app": "kube-dns"}
 _MAX_RULES = 3  # L7 rules written out on one edge; the rest as "+N more"

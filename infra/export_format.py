@@ -73,6 +73,7 @@ REDACTED = "[secret]"
 #: The cluster components; every resource of a cluster has one of them as an ancestor.
 CLUSTER_TYPES = ("meshless:aws:EksCluster", "meshless:gcp:GkeCluster")
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+CNP_TYPE = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
 
 #: The version of the deployment format (apitype.DeploymentV3) written and read.
 DEPLOYMENT_VERSION = 3

@@ -20,12 +20,10 @@ from components.flows.spec import resolve_one
 from components.network_policy import render_policies
 from components.platform import platform_for
 from components.traffic import TrafficPolicyError
-from infra.export_format import StackExport
+from infra.export_format import CNP_TYPE, StackExport
 from infra.program import StackPlan
 
 __all__ = ["check_plan_flows", "cnps_by_cluster", "flows_command"]
-
-CNP_TYPE = "kubernetes:cilium.io/v2:CiliumNetworkPolicy"
 
 
 def cnps_by_cluster(
